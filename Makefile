@@ -1,0 +1,36 @@
+# Thin wrapper over CMake. `make run` and `make test` install what is missing (Debian 12, root),
+# build out of tree in build/, and run.
+BUILD_DIR ?= build/release
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build run test bench sanitize format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Starts butterflyd in the foreground with its defaults (Ctrl-C stops it).
+run: build
+	$(BUILD_DIR)/src/butterflyd
+
+# Every test: unit, integration, and the sanitizer builds.
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Prints the benchmark tables (nothing is asserted).
+bench: build
+	@scripts/run-benchmarks $(BUILD_DIR)
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

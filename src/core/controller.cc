@@ -1,0 +1,262 @@
+#include "core/controller.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+#include "core/policy.h"
+
+namespace butterfly {
+namespace {
+
+// Linux interface names are at most IFNAMSIZ - 1 bytes.
+constexpr size_t kMaxInterfaceName = 15;
+// sizeof(sockaddr_un::sun_path) - 1.
+constexpr size_t kMaxSocketPath = 107;
+
+template <typename T>
+std::vector<T> WithoutDuplicates(const std::vector<T>& items) {
+  std::vector<T> out;
+  for (const T& item : items) {
+    if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
+  }
+  return out;
+}
+
+Status ValidateVnicIps(const std::vector<IpAddress>& ips) {
+  for (const IpAddress& ip : ips) {
+    if (ip.IsUnspecified() || ip.IsMulticast()) {
+      return Fail("ip '" + ip.ToString() + "' is not a unicast address");
+    }
+  }
+  return Ok();
+}
+
+Status ValidateSgIds(const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) {
+    if (auto valid = ValidateId("security group", id); !valid) return valid;
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Controller::Controller(std::string socket_dir, Dataplane& dataplane)
+    : socket_dir_(std::move(socket_dir)), dataplane_(dataplane) {
+  while (socket_dir_.size() > 1 && socket_dir_.back() == '/') socket_dir_.pop_back();
+}
+
+std::string Controller::PathOf(const Vnic& vnic) const {
+  switch (vnic.type) {
+    case VnicType::kTap: return vnic.id;
+    case VnicType::kVhostUserClient: return vnic.client_socket;
+    case VnicType::kBench: return "";
+    case VnicType::kVhostUserServer: break;
+  }
+  return socket_dir_ + "/qemu-vhost-" + vnic.id;
+}
+
+Status Controller::ValidateVnic(const Vnic& vnic) const {
+  if (auto valid = ValidateId("nic", vnic.id); !valid) return valid;
+  auto fail = [&vnic](const std::string& why) { return Fail("nic " + vnic.id + ": " + why); };
+  if (vnic.mac.IsMulticast() || vnic.mac.IsZero()) {
+    return fail("mac '" + vnic.mac.ToString() + "' is not a unicast MAC address");
+  }
+  if (vnic.vni > kMaxVni) {
+    return fail("vni " + std::to_string(vnic.vni) + " is not below 2^24 (16777216)");
+  }
+  if (auto valid = ValidateVnicIps(vnic.ips); !valid) return fail(valid.error());
+  if (auto valid = ValidateSgIds(vnic.security_groups); !valid) return fail(valid.error());
+  if (!vnic.sniff_target_nic_id.empty()) {
+    if (auto valid = ValidateId("sniff target nic", vnic.sniff_target_nic_id); !valid) {
+      return fail(valid.error());
+    }
+  }
+  switch (vnic.type) {
+    case VnicType::kTap:
+      if (vnic.id.size() > kMaxInterfaceName) {
+        return fail("a tap vnic is an interface named after its id, and interface names are at "
+                    "most 15 bytes");
+      }
+      break;
+    case VnicType::kVhostUserServer:
+      if (PathOf(vnic).size() > kMaxSocketPath) {
+        return fail("socket path '" + PathOf(vnic) + "' is longer than 107 bytes");
+      }
+      break;
+    case VnicType::kVhostUserClient:
+      if (vnic.client_socket.empty() || vnic.client_socket[0] != '/') {
+        return fail("a vhost-user client vnic needs the absolute path of QEMU's socket in 'path'");
+      }
+      if (vnic.client_socket.size() > kMaxSocketPath) {
+        return fail("socket path '" + vnic.client_socket + "' is longer than 107 bytes");
+      }
+      break;
+    case VnicType::kBench: {
+      if (vnic.bench_type != "ICMP_SND_LIKE" && vnic.bench_type != "ICMP_RCV_LIKE") {
+        return fail("btype '" + vnic.bench_type + "' is not ICMP_SND_LIKE or ICMP_RCV_LIKE");
+      }
+      if (!vnic.bench_dst_ip.empty()) {
+        if (auto ip = IpAddress::Parse(vnic.bench_dst_ip); !ip) return fail("dip " + ip.error());
+      }
+      if (!vnic.bench_dst_mac.empty()) {
+        if (auto mac = MacAddress::Parse(vnic.bench_dst_mac); !mac) {
+          return fail("dmac " + mac.error());
+        }
+      }
+      break;
+    }
+  }
+  return Ok();
+}
+
+Result<std::string> Controller::AddVnic(Vnic vnic) {
+  vnic.ips = WithoutDuplicates(vnic.ips);
+  vnic.security_groups = WithoutDuplicates(vnic.security_groups);
+  if (auto valid = ValidateVnic(vnic); !valid) return Error{valid.error()};
+  std::string path = PathOf(vnic);
+
+  if (const Vnic* existing = model_.FindVnic(vnic.id)) {
+    if (*existing == vnic) return path;  // same content: the VM stays connected
+    Vnic before = *existing;
+    if (before.type == vnic.type) {
+      if (auto updated = dataplane_.UpdateVnic(before, vnic, path); !updated) {
+        return Fail("nic " + vnic.id + ": " + updated.error());
+      }
+    } else {
+      // Another kind of port: tear the old one down and build the new one, or put it back.
+      dataplane_.RemoveVnic(before);
+      if (auto added = dataplane_.AddVnic(vnic, path); !added) {
+        if (!dataplane_.AddVnic(before, PathOf(before))) {
+          LOG_ERROR("nic %s: could not restore its previous port", before.id.c_str());
+        }
+        return Fail("nic " + vnic.id + ": " + added.error());
+      }
+    }
+    LOG_INFO("nic %s updated (%s, vni %u)", vnic.id.c_str(), VnicTypeName(vnic.type), vnic.vni);
+  } else {
+    if (auto added = dataplane_.AddVnic(vnic, path); !added) {
+      return Fail("nic " + vnic.id + ": " + added.error());
+    }
+    LOG_INFO("nic %s added (%s, vni %u, mac %s) at %s", vnic.id.c_str(), VnicTypeName(vnic.type),
+             vnic.vni, vnic.mac.ToString().c_str(), path.c_str());
+  }
+  dirty_vnics_.insert(vnic.id);
+  model_.PutVnic(std::move(vnic));
+  return path;
+}
+
+Status Controller::UpdateVnic(const VnicUpdate& update) {
+  const Vnic* existing = model_.FindVnic(update.id);
+  if (!existing) return Fail("nic " + update.id + ": no such nic");
+  Vnic after = *existing;
+  if (update.ip_anti_spoof) after.ip_anti_spoof = *update.ip_anti_spoof;
+  if (update.ips) after.ips = WithoutDuplicates(*update.ips);
+  if (update.security_groups) after.security_groups = WithoutDuplicates(*update.security_groups);
+  if (update.packet_trace) after.packet_trace = *update.packet_trace;
+  if (update.packet_trace_path) after.packet_trace_path = *update.packet_trace_path;
+  if (after == *existing) return Ok();
+  if (auto valid = ValidateVnic(after); !valid) return valid;
+  if (auto updated = dataplane_.UpdateVnic(*existing, after, PathOf(after)); !updated) {
+    return Fail("nic " + update.id + ": " + updated.error());
+  }
+  LOG_INFO("nic %s updated", update.id.c_str());
+  dirty_vnics_.insert(update.id);
+  model_.PutVnic(std::move(after));
+  return Ok();
+}
+
+Status Controller::RemoveVnic(const std::string& id) {
+  const Vnic* existing = model_.FindVnic(id);
+  if (!existing) return Ok();
+  dataplane_.RemoveVnic(*existing);
+  model_.RemoveVnic(id);
+  dirty_vnics_.erase(id);
+  LOG_INFO("nic %s removed", id.c_str());
+  return Ok();
+}
+
+Status Controller::PutSecurityGroup(const SecurityGroup& sg) {
+  if (auto valid = ValidateId("security group", sg.id()); !valid) return valid;
+  for (const Rule& rule : sg.rules()) {
+    if (auto valid = rule.Validate(); !valid) return Fail("sg " + sg.id() + ": " + valid.error());
+  }
+  for (const IpAddress& member : sg.members()) {
+    if (member.IsUnspecified() || member.IsMulticast()) {
+      return Fail("sg " + sg.id() + ": member '" + member.ToString() + "' is not a unicast address");
+    }
+  }
+  const SecurityGroup* existing = model_.FindSg(sg.id());
+  if (existing && existing->SameContent(sg)) return Ok();
+  model_.PutSg(sg);
+  MarkSgDependentsDirty(sg.id());
+  LOG_INFO("sg %s %s (%zu rules, %zu members)", sg.id().c_str(),
+           existing ? "replaced" : "added", sg.rules().size(), sg.members().size());
+  return Ok();
+}
+
+Status Controller::RemoveSecurityGroup(const std::string& id) {
+  if (!model_.FindSg(id)) return Ok();
+  MarkSgDependentsDirty(id);
+  model_.RemoveSg(id);
+  LOG_INFO("sg %s removed", id.c_str());
+  return Ok();
+}
+
+Status Controller::AddRule(const std::string& sg_id, const Rule& rule) {
+  if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
+  if (auto valid = rule.Validate(); !valid) return Fail("sg " + sg_id + ": " + valid.error());
+  if (model_.GetOrCreateSg(sg_id).AddRule(rule)) {
+    MarkDirty(model_.VnicsUsingSg(sg_id));
+    LOG_DEBUG("sg %s: rule added: %s", sg_id.c_str(), rule.Describe().c_str());
+  }
+  return Ok();
+}
+
+Status Controller::RemoveRule(const std::string& sg_id, const Rule& rule) {
+  if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
+  if (auto valid = rule.Validate(); !valid) return Fail("sg " + sg_id + ": " + valid.error());
+  SecurityGroup* sg = model_.FindSg(sg_id);
+  if (sg && sg->RemoveRule(rule)) {
+    MarkDirty(model_.VnicsUsingSg(sg_id));
+    LOG_DEBUG("sg %s: rule removed: %s", sg_id.c_str(), rule.Describe().c_str());
+  }
+  return Ok();
+}
+
+Status Controller::AddMember(const std::string& sg_id, const IpAddress& member) {
+  if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
+  if (member.IsUnspecified() || member.IsMulticast()) {
+    return Fail("sg " + sg_id + ": member '" + member.ToString() + "' is not a unicast address");
+  }
+  if (model_.GetOrCreateSg(sg_id).AddMember(member)) {
+    MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
+  }
+  return Ok();
+}
+
+Status Controller::RemoveMember(const std::string& sg_id, const IpAddress& member) {
+  if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
+  SecurityGroup* sg = model_.FindSg(sg_id);
+  if (sg && sg->RemoveMember(member)) MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
+  return Ok();
+}
+
+void Controller::MarkDirty(const std::vector<std::string>& vnic_ids) {
+  dirty_vnics_.insert(vnic_ids.begin(), vnic_ids.end());
+}
+
+void Controller::MarkSgDependentsDirty(const std::string& sg_id) {
+  MarkDirty(model_.VnicsUsingSg(sg_id));
+  MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
+}
+
+void Controller::PublishPolicies() {
+  for (const std::string& id : dirty_vnics_) {
+    if (const Vnic* vnic = model_.FindVnic(id)) {
+      dataplane_.SetPolicy(BuildVnicPolicy(model_, *vnic));
+    }
+  }
+  dirty_vnics_.clear();
+}
+
+}  // namespace butterfly

@@ -1,0 +1,71 @@
+// Applies API operations to the model, all-or-nothing, with the idempotence of PRODUCT.md §5, and
+// tells the dataplane what changed. Owned and called by the control thread only.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/dataplane.h"
+#include "core/model.h"
+#include "core/result.h"
+
+namespace butterfly {
+
+// The fields of a nic_update; unset fields keep their value.
+struct VnicUpdate {
+  std::string id;
+  std::optional<bool> ip_anti_spoof;
+  std::optional<std::vector<IpAddress>> ips;
+  std::optional<std::vector<std::string>> security_groups;
+  std::optional<bool> packet_trace;
+  std::optional<std::string> packet_trace_path;
+};
+
+class Controller {
+ public:
+  Controller(std::string socket_dir, Dataplane& dataplane);
+
+  const Model& model() const { return model_; }
+  Dataplane& dataplane() { return dataplane_; }
+  const Dataplane& dataplane() const { return dataplane_; }
+  const std::string& socket_dir() const { return socket_dir_; }
+
+  // The socket path (vhost-user) or interface name (TAP) of a vnic.
+  std::string PathOf(const Vnic& vnic) const;
+
+  // Creates the vnic, or updates it in place when it exists with other content (no-op when the
+  // content is the same). Returns the vnic's path.
+  Result<std::string> AddVnic(Vnic vnic);
+  Status UpdateVnic(const VnicUpdate& update);
+  // Missing: success.
+  Status RemoveVnic(const std::string& id);
+
+  // Creates or fully replaces a group (no-op when the content is the same).
+  Status PutSecurityGroup(const SecurityGroup& sg);
+  // Missing: success. Vnics keep referring to it (it counts as empty).
+  Status RemoveSecurityGroup(const std::string& id);
+  // Duplicate: success. Missing group: created.
+  Status AddRule(const std::string& sg_id, const Rule& rule);
+  // Missing group or rule: success.
+  Status RemoveRule(const std::string& sg_id, const Rule& rule);
+  Status AddMember(const std::string& sg_id, const IpAddress& member);
+  Status RemoveMember(const std::string& sg_id, const IpAddress& member);
+
+  // Hands the effective policy of every vnic touched since the last call to the dataplane.
+  // Called once per API batch, before its answer is sent.
+  void PublishPolicies();
+
+ private:
+  Status ValidateVnic(const Vnic& vnic) const;
+  void MarkDirty(const std::vector<std::string>& vnic_ids);
+  void MarkSgDependentsDirty(const std::string& sg_id);
+
+  std::string socket_dir_;
+  Dataplane& dataplane_;
+  Model model_;
+  std::set<std::string> dirty_vnics_;
+};
+
+}  // namespace butterfly

@@ -1,0 +1,75 @@
+// The one seam between the control plane and the switch. The control thread owns the model and
+// calls these methods as it changes; the dataplane (src/pipeline) and the filter engine (src/jit)
+// implement them. Every method is called from the control thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/model.h"
+#include "core/policy.h"
+#include "core/result.h"
+
+namespace butterfly {
+
+// What the dataplane can say of one vnic right now.
+struct VnicLink {
+  // "disabled" (no dataplane), "waiting" (port ready, nothing attached), "connected", "down".
+  std::string state;
+  std::string detail;
+};
+
+struct VnicCounters {
+  uint64_t bytes_in = 0;  // from the VM
+  uint64_t bytes_out = 0;  // to the VM
+  uint64_t packets_in = 0;
+  uint64_t packets_out = 0;
+  // Drops by reason, with stable reason names ("filter", "antispoof", "no_route", ...).
+  std::vector<std::pair<std::string, uint64_t>> drops;
+};
+
+class Dataplane {
+ public:
+  virtual ~Dataplane() = default;
+
+  // One line for logs and `status`: what runs, or why nothing does.
+  virtual std::string Describe() const = 0;
+  // False when no packet can flow (vnics are recorded but not connected).
+  virtual bool Forwarding() const = 0;
+
+  // Creates the vnic's port at `path` (a socket path or an interface name). On failure nothing is
+  // left behind and the error says why.
+  virtual Status AddVnic(const Vnic& vnic, const std::string& path) = 0;
+  // Applies a changed vnic; the port stays up when only settings changed (the VM keeps its link).
+  virtual Status UpdateVnic(const Vnic& before, const Vnic& after, const std::string& path) = 0;
+  virtual void RemoveVnic(const Vnic& vnic) = 0;
+  // The vnic's effective policy changed (rules, members, groups, IPs, bypass). Until the first
+  // call for a vnic, its traffic is dropped.
+  virtual void SetPolicy(std::shared_ptr<const VnicPolicy> policy) = 0;
+
+  virtual VnicLink Link(const Vnic& vnic) const = 0;
+  virtual VnicCounters Counters(const Vnic& vnic) const = 0;
+};
+
+// Used until a dataplane is built in or when it cannot start: records nothing, forwards nothing,
+// and says so. It never claims a vnic is connected.
+class DisabledDataplane final : public Dataplane {
+ public:
+  explicit DisabledDataplane(std::string reason) : reason_(std::move(reason)) {}
+  std::string Describe() const override { return "disabled: " + reason_; }
+  bool Forwarding() const override { return false; }
+  Status AddVnic(const Vnic&, const std::string&) override { return Ok(); }
+  Status UpdateVnic(const Vnic&, const Vnic&, const std::string&) override { return Ok(); }
+  void RemoveVnic(const Vnic&) override {}
+  void SetPolicy(std::shared_ptr<const VnicPolicy>) override {}
+  VnicLink Link(const Vnic&) const override { return {"disabled", reason_}; }
+  VnicCounters Counters(const Vnic&) const override { return {}; }
+
+ private:
+  std::string reason_;
+};
+
+}  // namespace butterfly
