@@ -52,7 +52,10 @@ void LogInit(const char* ident, LogSink sink, LogLevel level) {
   g_ident = ident;
   g_sink = sink;
   SetLogLevel(level);
-  if (sink == LogSink::kSyslog) openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  // In a terminal (make run), syslog messages are echoed on stderr too, so the operator sees them.
+  if (sink == LogSink::kSyslog) {
+    openlog(ident, LOG_PID | LOG_NDELAY | (isatty(STDERR_FILENO) ? LOG_PERROR : 0), LOG_DAEMON);
+  }
 }
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }

@@ -1,0 +1,32 @@
+// The ZeroMQ REP endpoint of the API: one frame in, one frame out, on any transport (tcp, ipc,
+// inproc). Serves from the control thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <zmq.hpp>
+
+#include "api/dispatcher.h"
+#include "core/result.h"
+
+namespace butterfly {
+
+class ApiServer {
+ public:
+  ApiServer(zmq::context_t& context, Dispatcher& dispatcher, size_t max_frame_bytes);
+
+  // Binds `endpoint`; the error says which endpoint and why.
+  Status Bind(const std::string& endpoint);
+  // Serves requests until `stop` is set or a client sends app_quit. `periodic` runs between
+  // requests, at least every `tick`.
+  void Serve(const std::atomic<bool>& stop, const std::function<void()>& periodic,
+             std::chrono::milliseconds tick = std::chrono::milliseconds(100));
+
+ private:
+  zmq::socket_t socket_;
+  Dispatcher& dispatcher_;
+};
+
+}  // namespace butterfly

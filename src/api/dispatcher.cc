@@ -1,0 +1,297 @@
+#include "api/dispatcher.h"
+
+#include <google/protobuf/io/coded_stream.h>
+
+#include <vector>
+
+#include "api/proto_convert.h"
+#include "api/status_graph.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace butterfly {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+
+void SetStatus(MessageV0_Response* response, const Status& status) {
+  response->mutable_status()->set_status(status.ok());
+  if (!status.ok()) response->mutable_status()->mutable_error()->set_description(status.error());
+}
+
+std::string SerializeOrEmpty(const proto::Messages& messages) {
+  std::string bytes;
+  messages.SerializeToString(&bytes);
+  return bytes;
+}
+
+proto::Messages ErrorAnswer(proto::Error::Code code) {
+  proto::Messages answer;
+  proto::Message* message = answer.add_messages();
+  message->set_revision(kProtocolRevision);
+  message->mutable_error()->set_code(code);
+  return answer;
+}
+
+}  // namespace
+
+Dispatcher::Dispatcher(Controller& controller, DispatcherLimits limits)
+    : controller_(controller), limits_(limits), start_date_(std::time(nullptr)) {}
+
+std::string Dispatcher::HandleFrame(std::string_view frame) {
+  ++request_counter_;
+  if (frame.size() > limits_.max_frame_bytes) {
+    LOG_WARNING("api: rejected a %zu-byte request (limit %zu bytes)", frame.size(),
+                limits_.max_frame_bytes);
+    return SerializeOrEmpty(ErrorAnswer(proto::Error::REJECTED));
+  }
+  proto::Messages request;
+  google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(frame.data()),
+                                               static_cast<int>(frame.size()));
+  input.SetRecursionLimit(limits_.max_nesting);
+  // Parse partially: a message missing a required field is answered on its own, not with a
+  // PARSE_ERROR for the whole batch.
+  if (!request.MergePartialFromCodedStream(&input) || !input.ConsumedEntireMessage()) {
+    LOG_DEBUG("api: undecodable request (%zu bytes)", frame.size());
+    return SerializeOrEmpty(ErrorAnswer(proto::Error::PARSE_ERROR));
+  }
+  return SerializeOrEmpty(Handle(request));
+}
+
+proto::Messages Dispatcher::Handle(const proto::Messages& request) {
+  if (request.has_encrypted()) {
+    LOG_WARNING("api: rejected a request using the original's pre-shared-key encryption "
+                "(not supported; use CURVE)");
+    return ErrorAnswer(proto::Error::REJECTED);
+  }
+  if (request.messages_size() == 0) return ErrorAnswer(proto::Error::EMPTY_REQUEST);
+
+  proto::Messages answer;
+  for (const proto::Message& in : request.messages()) {
+    HandleMessage(in, answer.add_messages());
+  }
+  controller_.PublishPolicies();
+  if (recorder_) {
+    if (auto committed = recorder_->Commit(); !committed) {
+      LOG_ERROR("api: could not make changes durable: %s", committed.error().c_str());
+      return ErrorAnswer(proto::Error::INTERNAL_ERROR);
+    }
+  }
+  return answer;
+}
+
+void Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
+  out->set_revision(kProtocolRevision);
+  if (!in.has_message_0()) {
+    out->mutable_error()->set_code(proto::Error::VERSION_NOT_MANAGED);
+    return;
+  }
+  const MessageV0& request = in.message_0();
+  MessageV0* answer = out->mutable_message_0();
+  if (request.has_message_id()) answer->set_message_id(request.message_id());
+  MessageV0_Response* response = answer->mutable_response();
+  if (!request.IsInitialized()) {
+    SetStatus(response, Fail("missing required field(s): " + request.InitializationErrorString()));
+    return;
+  }
+  if (!request.has_request()) {
+    SetStatus(response, Fail("message has no request"));
+    return;
+  }
+  if (HandleRequest(request.request(), response) && recorder_) {
+    recorder_->Record(request.request());
+  }
+}
+
+bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Response* response) {
+  std::vector<const FieldDescriptor*> fields;
+  request.GetReflection()->ListFields(request, &fields);
+  if (fields.size() != 1) {
+    std::string names;
+    for (const FieldDescriptor* field : fields) names += (names.empty() ? "" : ", ") + field->name();
+    SetStatus(response, Fail(fields.empty()
+                                 ? "request sets no operation this server knows"
+                                 : "request sets " + std::to_string(fields.size()) +
+                                       " operations (" + names + "); set exactly one"));
+    return false;
+  }
+  const Model& model = controller_.model();
+  Status status;
+  bool changes_state = false;
+
+  switch (fields[0]->number()) {
+    case MessageV0_Request::kNicAddFieldNumber: {
+      changes_state = true;
+      auto vnic = VnicFromProto(request.nic_add());
+      if (!vnic) {
+        status = Error{vnic.error()};
+        break;
+      }
+      auto path = controller_.AddVnic(std::move(*vnic));
+      if (!path) {
+        status = Error{path.error()};
+        break;
+      }
+      response->mutable_nic_add()->set_path(*path);
+      break;
+    }
+    case MessageV0_Request::kNicUpdateFieldNumber: {
+      changes_state = true;
+      auto update = VnicUpdateFromProto(request.nic_update());
+      status = update ? controller_.UpdateVnic(*update) : Status(Error{update.error()});
+      break;
+    }
+    case MessageV0_Request::kNicDelFieldNumber:
+      changes_state = true;
+      status = controller_.RemoveVnic(request.nic_del());
+      break;
+    case MessageV0_Request::kNicListFieldNumber:
+      for (const auto& [id, vnic] : model.vnics()) response->add_nic_list(id);
+      break;
+    case MessageV0_Request::kNicDetailsFieldNumber: {
+      const std::string& id = request.nic_details();
+      auto add = [&](const Vnic& vnic) {
+        MessageV0_Nic* nic = response->add_nic_details();
+        *nic = VnicToProto(vnic, controller_.PathOf(vnic));
+        VnicLink link = controller_.dataplane().Link(vnic);
+        nic->mutable_state()->set_link(link.state);
+        if (!link.detail.empty()) nic->mutable_state()->set_detail(link.detail);
+      };
+      if (id.empty()) {
+        for (const auto& [vnic_id, vnic] : model.vnics()) add(vnic);
+      } else if (const Vnic* vnic = model.FindVnic(id)) {
+        add(*vnic);
+      } else {
+        status = Fail("nic " + id + ": no such nic");
+      }
+      break;
+    }
+    case MessageV0_Request::kNicExportFieldNumber: {
+      const Vnic* vnic = model.FindVnic(request.nic_export());
+      if (!vnic) {
+        status = Fail("nic " + request.nic_export() + ": no such nic");
+        break;
+      }
+      response->mutable_nic_export()->mutable_fw_data()->set_data("");
+      break;
+    }
+    case MessageV0_Request::kNicStatsFieldNumber: {
+      const Vnic* vnic = model.FindVnic(request.nic_stats());
+      if (!vnic) {
+        status = Fail("nic " + request.nic_stats() + ": no such nic");
+        break;
+      }
+      CountersToProto(controller_.dataplane().Counters(*vnic), response->mutable_nic_stats());
+      break;
+    }
+    case MessageV0_Request::kSgAddFieldNumber: {
+      changes_state = true;
+      auto sg = SgFromProto(request.sg_add());
+      status = sg ? controller_.PutSecurityGroup(*sg) : Status(Error{sg.error()});
+      break;
+    }
+    case MessageV0_Request::kSgDelFieldNumber:
+      changes_state = true;
+      status = controller_.RemoveSecurityGroup(request.sg_del());
+      break;
+    case MessageV0_Request::kSgListFieldNumber:
+      for (const auto& [id, sg] : model.security_groups()) response->add_sg_list(id);
+      break;
+    case MessageV0_Request::kSgRuleAddFieldNumber: {
+      changes_state = true;
+      const auto& add = request.sg_rule_add();
+      auto rule = RuleFromProto(add.rule());
+      status = rule ? controller_.AddRule(add.sg_id(), *rule)
+                    : Status(Fail("sg " + add.sg_id() + ": " + rule.error()));
+      break;
+    }
+    case MessageV0_Request::kSgRuleDelFieldNumber: {
+      changes_state = true;
+      const auto& del = request.sg_rule_del();
+      auto rule = RuleFromProto(del.rule());
+      status = rule ? controller_.RemoveRule(del.sg_id(), *rule)
+                    : Status(Fail("sg " + del.sg_id() + ": " + rule.error()));
+      break;
+    }
+    case MessageV0_Request::kSgRuleListFieldNumber: {
+      const SecurityGroup* sg = model.FindSg(request.sg_rule_list());
+      if (!sg) {
+        status = Fail("sg " + request.sg_rule_list() + ": no such security group");
+        break;
+      }
+      for (const Rule& rule : sg->rules()) *response->add_sg_rule_list() = RuleToProto(rule);
+      break;
+    }
+    case MessageV0_Request::kSgMemberAddFieldNumber:
+    case MessageV0_Request::kSgMemberDelFieldNumber: {
+      changes_state = true;
+      bool add = fields[0]->number() == MessageV0_Request::kSgMemberAddFieldNumber;
+      const std::string& sg_id = add ? request.sg_member_add().sg_id() : request.sg_member_del().sg_id();
+      const std::string& text = add ? request.sg_member_add().member() : request.sg_member_del().member();
+      auto member = IpAddress::Parse(text);
+      if (!member) {
+        status = Fail("sg " + sg_id + ": member " + member.error());
+        break;
+      }
+      status = add ? controller_.AddMember(sg_id, *member) : controller_.RemoveMember(sg_id, *member);
+      break;
+    }
+    case MessageV0_Request::kSgMemberListFieldNumber: {
+      const SecurityGroup* sg = model.FindSg(request.sg_member_list());
+      if (!sg) {
+        status = Fail("sg " + request.sg_member_list() + ": no such security group");
+        break;
+      }
+      for (const IpAddress& member : sg->members()) response->add_sg_member_list(member.ToString());
+      break;
+    }
+    case MessageV0_Request::kSgDetailsFieldNumber: {
+      const std::string& id = request.sg_details();
+      if (id.empty()) {
+        for (const auto& [sg_id, sg] : model.security_groups()) {
+          *response->add_sg_details() = SgToProto(sg);
+        }
+      } else if (const SecurityGroup* sg = model.FindSg(id)) {
+        *response->add_sg_details() = SgToProto(*sg);
+      } else {
+        status = Fail("sg " + id + ": no such security group");
+      }
+      break;
+    }
+    case MessageV0_Request::kAppStatusFieldNumber:
+      AppStatus(response->mutable_app_status());
+      break;
+    case MessageV0_Request::kAppQuitFieldNumber:
+      LOG_INFO("api: app_quit received, stopping");
+      quit_requested_ = true;
+      break;
+    case MessageV0_Request::kAppConfigFieldNumber: {
+      if (request.app_config().has_log_level()) {
+        auto level = ParseLogLevel(request.app_config().log_level());
+        if (!level) {
+          status = Error{level.error()};
+          break;
+        }
+        SetLogLevel(*level);
+        LOG_INFO("api: log level set to %s", LogLevelName(*level));
+      }
+      break;
+    }
+    default:
+      status = Fail("request field " + fields[0]->name() + " is not handled");
+  }
+  SetStatus(response, status);
+  if (!status.ok()) LOG_INFO("api: %s failed: %s", fields[0]->name().c_str(), status.error().c_str());
+  return changes_state && status.ok();
+}
+
+void Dispatcher::AppStatus(MessageV0_AppStatusRes* status) const {
+  status->set_start_date(static_cast<uint64_t>(start_date_));
+  status->set_current_date(static_cast<uint64_t>(std::time(nullptr)));
+  status->set_request_counter(request_counter_);
+  status->set_graph_dot(StatusGraphDot(controller_));
+  status->set_version(kButterflyVersion);
+  status->set_dataplane(controller_.dataplane().Describe());
+}
+
+}  // namespace butterfly

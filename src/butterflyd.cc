@@ -1,0 +1,94 @@
+// butterflyd: reads its settings, builds the dataplane, and serves the API on the control thread
+// until SIGINT/SIGTERM or app_quit.
+#include <sys/stat.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <zmq.hpp>
+
+#include "api/api_server.h"
+#include "api/dispatcher.h"
+#include "core/controller.h"
+#include "core/daemon_config.h"
+#include "core/dataplane.h"
+#include "core/log.h"
+#include "core/version.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnStopSignal(int) { g_stop.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  // No SA_RESTART: the API's poll must wake up with EINTR and see the stop flag.
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+bool IsLoopbackTcp(const std::string& endpoint) {
+  return endpoint.rfind("tcp://127.", 0) == 0 || endpoint.rfind("tcp://[::1]", 0) == 0 ||
+         endpoint.rfind("tcp://localhost:", 0) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace butterfly;
+  DaemonArgs args = ParseDaemonArgs(argc, argv);
+  if (args.exit_now) {
+    std::fputs(args.output.c_str(), stdout);
+    std::fputs(args.error.c_str(), stderr);
+    return args.exit_code;
+  }
+  const DaemonConfig& config = args.config;
+  if (config.dpdk_help) {
+    std::fputs("butterflyd: this build has no dataplane yet, so no DPDK options apply\n", stdout);
+    return 0;
+  }
+  LogInit("butterflyd", config.no_syslog ? LogSink::kStderr : LogSink::kSyslog, config.log_level);
+  LOG_INFO("butterflyd %s starting", kButterflyVersion);
+  for (const std::string& note : args.notes) LOG_INFO("config: %s", note.c_str());
+
+  std::error_code error;
+  std::filesystem::create_directories(config.socket_dir, error);
+  if (error) {
+    LOG_ERROR("cannot create socket directory '%s': %s", config.socket_dir.c_str(),
+              error.message().c_str());
+    std::fprintf(stderr, "butterflyd: cannot create socket directory '%s': %s\n",
+                 config.socket_dir.c_str(), error.message().c_str());
+    return 1;
+  }
+
+  DisabledDataplane dataplane("this build has no dataplane yet; vnics are recorded, not connected");
+  LOG_WARNING("dataplane %s", dataplane.Describe().c_str());
+  Controller controller(config.socket_dir, dataplane);
+  DispatcherLimits limits;
+  Dispatcher dispatcher(controller, limits);
+
+  zmq::context_t context;
+  ApiServer server(context, dispatcher, limits.max_frame_bytes);
+  if (auto bound = server.Bind(config.endpoint); !bound) {
+    LOG_ERROR("api: %s", bound.error().c_str());
+    std::fprintf(stderr, "butterflyd: %s\n", bound.error().c_str());
+    return 1;
+  }
+  if (config.endpoint.rfind("tcp://", 0) == 0 && !IsLoopbackTcp(config.endpoint)) {
+    LOG_WARNING("api: listening on %s without authentication: anyone who reaches it controls "
+                "this switch", config.endpoint.c_str());
+  } else {
+    LOG_INFO("api: unauthenticated (no --curve-keys); reachable from this host only");
+  }
+  LOG_INFO("api: listening on %s", config.endpoint.c_str());
+
+  InstallSignalHandlers();
+  server.Serve(g_stop, nullptr);
+  LOG_INFO("butterflyd stopped (%s)", g_stop.load() ? "signal" : "app_quit");
+  return 0;
+}
