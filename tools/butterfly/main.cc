@@ -51,14 +51,19 @@ const char* kFooter =
 std::vector<std::string> HelpWordToFlag(std::vector<std::string> args) {
   static const std::set<std::string> kCommandWords = {
       "nic", "sg", "add", "update", "del", "list", "details", "stats", "rule", "member", "set",
-      "status", "shutdown", "dump", "request", "config", "keygen"};
-  bool in_command_path = true;
-  for (auto& arg : args) {
-    if (arg == "help" && in_command_path) {
-      arg = "--help";
+      "status", "shutdown", "dump", "request", "config", "keygen", "server", "client"};
+  static const std::set<std::string> kGlobalsWithValue = {"-e", "--endpoint", "-t", "--timeout",
+                                                         "-k", "--key"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "help") {
+      args[i] = "--help";
       break;
     }
-    if (!kCommandWords.contains(arg)) in_command_path = arg.size() > 0 && arg[0] == '-';
+    if (kGlobalsWithValue.contains(args[i])) {
+      ++i;  // skip the option's value
+    } else if (!kCommandWords.contains(args[i]) && (args[i].empty() || args[i][0] != '-')) {
+      break;  // an argument: "help" after it is a value (e.g. a group named help)
+    }
   }
   return args;
 }
