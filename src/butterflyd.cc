@@ -2,6 +2,7 @@
 // until SIGINT/SIGTERM or app_quit.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -88,7 +89,16 @@ int main(int argc, char** argv) {
   LOG_INFO("api: listening on %s", config.endpoint.c_str());
 
   InstallSignalHandlers();
-  server.Serve(g_stop, nullptr);
+  // Between requests: publish policies whose publication a burst of changes deferred.
+  auto periodic = [&controller]() -> std::chrono::milliseconds {
+    auto now = Controller::Clock::now();
+    if (auto due = controller.PublishDue(); due && *due <= now) controller.PublishPolicies(now);
+    auto due = controller.PublishDue();
+    if (!due) return std::chrono::milliseconds(100);
+    return std::max(std::chrono::milliseconds(1),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*due - now));
+  };
+  server.Serve(g_stop, periodic);
   LOG_INFO("butterflyd stopped (%s)", g_stop.load() ? "signal" : "app_quit");
   return 0;
 }

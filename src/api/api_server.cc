@@ -1,5 +1,7 @@
 #include "api/api_server.h"
 
+#include <algorithm>
+
 #include "core/log.h"
 
 namespace butterfly {
@@ -22,18 +24,20 @@ Status ApiServer::Bind(const std::string& endpoint) {
   return Ok();
 }
 
-void ApiServer::Serve(const std::atomic<bool>& stop, const std::function<void()>& periodic,
+void ApiServer::Serve(const std::atomic<bool>& stop,
+                      const std::function<std::chrono::milliseconds()>& periodic,
                       std::chrono::milliseconds tick) {
   zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+  std::chrono::milliseconds timeout = tick;
   while (!stop.load() && !dispatcher_.quit_requested()) {
     try {
-      zmq::poll(items, 1, tick);
+      zmq::poll(items, 1, timeout);
     } catch (const zmq::error_t& error) {
       if (error.num() == EINTR) continue;  // a signal: re-check `stop`
       LOG_ERROR("api: poll failed: %s", error.what());
       break;
     }
-    if (periodic) periodic();
+    timeout = periodic ? std::min(periodic(), tick) : tick;
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     zmq::message_t request;
     try {

@@ -20,8 +20,9 @@ class ApiServer {
   // Binds `endpoint`; the error says which endpoint and why.
   Status Bind(const std::string& endpoint);
   // Serves requests until `stop` is set or a client sends app_quit. `periodic` runs between
-  // requests, at least every `tick`.
-  void Serve(const std::atomic<bool>& stop, const std::function<void()>& periodic,
+  // requests and returns how soon it wants to run again (at most `tick` later).
+  void Serve(const std::atomic<bool>& stop,
+             const std::function<std::chrono::milliseconds()>& periodic,
              std::chrono::milliseconds tick = std::chrono::milliseconds(100));
 
  private:

@@ -250,13 +250,24 @@ void Controller::MarkSgDependentsDirty(const std::string& sg_id) {
   MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
 }
 
-void Controller::PublishPolicies() {
+void Controller::PublishPolicies(Clock::time_point now) {
+  if (dirty_vnics_.empty() || now - last_publication_ < kPublishWindow) return;
+  last_publication_ = now;
+  FlushPolicies();
+}
+
+void Controller::FlushPolicies() {
   for (const std::string& id : dirty_vnics_) {
     if (const Vnic* vnic = model_.FindVnic(id)) {
       dataplane_.SetPolicy(BuildVnicPolicy(model_, *vnic));
     }
   }
   dirty_vnics_.clear();
+}
+
+std::optional<Controller::Clock::time_point> Controller::PublishDue() const {
+  if (dirty_vnics_.empty()) return std::nullopt;
+  return last_publication_ + kPublishWindow;
 }
 
 }  // namespace butterfly

@@ -79,12 +79,12 @@ TEST_F(ControllerTest, NicAddReturnsTheOriginalsSocketPath) {
 
 TEST_F(ControllerTest, NicAddSameContentIsANoOp) {
   ASSERT_TRUE(controller.AddVnic(MakeVnic("vnic_1")).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   dataplane.TakeCalls();
   auto path = controller.AddVnic(MakeVnic("vnic_1"));
   ASSERT_TRUE(path.ok());
   EXPECT_EQ(*path, "/run/butterfly/qemu-vhost-vnic_1");
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_TRUE(dataplane.TakeCalls().empty()) << "the VM must keep its link";
 }
 
@@ -94,7 +94,7 @@ TEST_F(ControllerTest, NicAddDifferentContentUpdatesInPlace) {
   Vnic changed = MakeVnic("vnic_1", 51);
   changed.security_groups = {"sg-web"};
   ASSERT_TRUE(controller.AddVnic(changed).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"update vnic_1", "policy vnic_1"}));
   EXPECT_EQ(controller.model().FindVnic("vnic_1")->vni, 51u);
 }
@@ -125,17 +125,17 @@ TEST_F(ControllerTest, SgAddSameContentIsANoOpDifferentReplaces) {
   Vnic vnic = MakeVnic("vnic_1");
   vnic.security_groups = {"sg-web"};
   ASSERT_TRUE(controller.AddVnic(vnic).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   dataplane.TakeCalls();
 
   ASSERT_TRUE(controller.PutSecurityGroup(sg).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_TRUE(dataplane.TakeCalls().empty());
 
   SecurityGroup replacement("sg-web");
   replacement.AddRule(InboundTcp(443));
   ASSERT_TRUE(controller.PutSecurityGroup(replacement).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}));
   const SecurityGroup* stored = controller.model().FindSg("sg-web");
   ASSERT_EQ(stored->rules().size(), 1u);
@@ -167,13 +167,13 @@ TEST_F(ControllerTest, UnknownGroupIsAcceptedAndCountsAsEmptyUntilCreated) {
   Vnic vnic = MakeVnic("vnic_1");
   vnic.security_groups = {"sg-later"};
   ASSERT_TRUE(controller.AddVnic(vnic).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_TRUE(dataplane.policies.at("vnic_1")->rules.empty());
   ASSERT_TRUE(controller.AddRule("sg-later", InboundTcp(80)).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_EQ(dataplane.policies.at("vnic_1")->rules.size(), 1u);
   ASSERT_TRUE(controller.RemoveSecurityGroup("sg-later").ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_TRUE(dataplane.policies.at("vnic_1")->rules.empty());
   EXPECT_EQ(controller.model().FindVnic("vnic_1")->security_groups,
             std::vector<std::string>{"sg-later"})
@@ -186,11 +186,11 @@ TEST_F(ControllerTest, MemberChangesRepublishVnicsWhoseRulesNameTheGroup) {
   vnic.security_groups = {"sg-web"};
   ASSERT_TRUE(controller.AddVnic(vnic).ok());
   ASSERT_TRUE(controller.AddVnic(MakeVnic("bystander")).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   dataplane.TakeCalls();
 
   ASSERT_TRUE(controller.AddMember("sg-admin", *IpAddress::Parse("198.18.0.50")).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}));
   const auto& rules = dataplane.policies.at("vnic_1")->rules;
   ASSERT_EQ(rules.size(), 1u);
@@ -203,12 +203,12 @@ TEST_F(ControllerTest, OutboundBecomesRestrictedOnceAGroupHasAnOutboundRule) {
   vnic.security_groups = {"sg-a", "sg-b"};
   ASSERT_TRUE(controller.AddVnic(vnic).ok());
   ASSERT_TRUE(controller.AddRule("sg-a", InboundTcp(80)).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_FALSE(dataplane.policies.at("vnic_1")->restrict_outbound);
   Rule out = InboundTcp(53);
   out.direction = Direction::kOutbound;
   ASSERT_TRUE(controller.AddRule("sg-b", out).ok());
-  controller.PublishPolicies();
+  controller.FlushPolicies();
   EXPECT_TRUE(dataplane.policies.at("vnic_1")->restrict_outbound);
 }
 
@@ -247,6 +247,28 @@ TEST_F(ControllerTest, TypeChangeThatFailsPutsTheOldPortBack) {
             (std::vector<std::string>{"remove vnic_1", "add vnic_1 vnic_1",
                                       "add vnic_1 /run/butterfly/qemu-vhost-vnic_1"}));
   EXPECT_EQ(controller.model().FindVnic("vnic_1")->type, VnicType::kVhostUserServer);
+}
+
+TEST_F(ControllerTest, BurstsOfChangesArePublishedOncePerWindow) {
+  Vnic vnic = MakeVnic("vnic_1");
+  vnic.security_groups = {"sg-web"};
+  ASSERT_TRUE(controller.AddVnic(vnic).ok());
+  auto start = Controller::Clock::now();
+  controller.PublishPolicies(start);
+  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"add vnic_1 /run/butterfly/qemu-vhost-vnic_1", "policy vnic_1"}));
+  EXPECT_FALSE(controller.PublishDue().has_value());
+
+  for (uint32_t port = 1; port <= 100; ++port) {
+    ASSERT_TRUE(controller.AddRule("sg-web", InboundTcp(port)).ok());
+    controller.PublishPolicies(start + std::chrono::microseconds(port));
+  }
+  EXPECT_TRUE(dataplane.TakeCalls().empty()) << "within the window: deferred";
+  ASSERT_TRUE(controller.PublishDue().has_value());
+  EXPECT_EQ(*controller.PublishDue(), start + Controller::kPublishWindow);
+  controller.PublishPolicies(*controller.PublishDue());
+  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}));
+  EXPECT_EQ(dataplane.policies.at("vnic_1")->rules.size(), 100u);
+  EXPECT_FALSE(controller.PublishDue().has_value());
 }
 
 TEST_F(ControllerTest, NoFixedLimitsOnCounts) {
