@@ -4,7 +4,7 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test bench sanitize format clean
+.PHONY: all deps configure build run test unit-and-integration bench sanitize format clean
 
 all: build
 
@@ -21,9 +21,14 @@ build: configure
 run: build
 	$(BUILD_DIR)/src/butterflyd
 
-# Every test: unit, integration, and the sanitizer builds.
+# Every test: unit, integration and end-to-end on the release build, then the sanitizer builds.
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	@$(MAKE) --no-print-directory sanitize
+
+# Unit and integration tests again, against ASan/UBSan (and TSan) builds.
+sanitize: deps
+	@JOBS=$(JOBS) scripts/sanitizer-tests
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build
