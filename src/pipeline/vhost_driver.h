@@ -1,0 +1,38 @@
+// vhost-user sockets of vnics, through DPDK's vhost library directly: one socket per vnic,
+// Butterfly as server (QEMU connects and reconnects) or as client (Butterfly connects to QEMU's
+// socket and reconnects by itself, so a Butterfly restart needs nothing from the VM).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "core/result.h"
+#include "jit/rcu.h"
+#include "pipeline/vnic_port.h"
+
+namespace butterfly {
+
+class VhostDriver {
+ public:
+  // One per process: DPDK's vhost callbacks carry no user pointer.
+  explicit VhostDriver(RcuDomain* rcu);
+  ~VhostDriver();
+
+  // Creates the socket (server) or starts connecting (client) for `port` at `path`.
+  Status Register(VnicPort* port, const std::string& path, bool client);
+  // Closes the socket and detaches the VM; when it returns no worker uses the port's device.
+  void Unregister(const std::string& path);
+
+ private:
+  static int OnNewDevice(int vid);
+  static void OnDestroyDevice(int vid);
+  static int OnVringStateChanged(int vid, uint16_t queue, int enable);
+  VnicPort* PortOf(int vid);
+
+  RcuDomain* rcu_;
+  std::mutex mutex_;  // guards ports_; never held while calling into the vhost library
+  std::map<std::string, VnicPort*> ports_;
+};
+
+}  // namespace butterfly

@@ -1,0 +1,478 @@
+#include "pipeline/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "pipeline/antispoof.h"
+#include "pipeline/frame.h"
+#include "pipeline/vtep_responder.h"
+#include "pipeline/vxlan_decap.h"
+#include "pipeline/vxlan_encap.h"
+
+namespace butterfly {
+namespace {
+
+DropReason ReasonOf(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kDropAntispoof: return DropReason::kAntispoof;
+    case Verdict::kDropConntrackFull: return DropReason::kConntrackFull;
+    case Verdict::kDropMalformed: return DropReason::kMalformed;
+    case Verdict::kDropNoPolicy: return DropReason::kNoPolicy;
+    case Verdict::kDropFragment: return DropReason::kFragment;
+    default: return DropReason::kFilter;
+  }
+}
+
+bool IsMulticastIpv4(uint32_t address) { return (ntohl(address) >> 28) == 0xe; }
+
+// Idle loops before the first sleep: a burst that pauses briefly finds the worker still spinning.
+constexpr uint32_t kSpinLoops = 256;
+
+}  // namespace
+
+Worker::Worker(uint16_t id, WorkerShared& shared)
+    : id_(id), shared_(shared), counters_(shared.counters[id]), filter_(shared.filter_config) {}
+
+int RunWorker(void* argument) {
+  static_cast<Worker*>(argument)->Run();
+  return 0;
+}
+
+void Worker::Run() {
+  RcuDomain& rcu = *shared_.rcu;
+  rcu.Online(id_);
+  uint32_t idle_loops = 0;
+  while (shared_.running.load(std::memory_order_relaxed)) {
+    uint64_t start = rte_rdtsc();
+    uint32_t work = RunOnce();
+    rcu.Quiescent(id_);
+    counters_.loops.Add(1);
+    uint64_t spent = rte_rdtsc() - start;
+    if (work > 0) {
+      counters_.busy_loops.Add(1);
+      counters_.busy_cycles.Add(spent);
+      idle_loops = 0;
+      continue;
+    }
+    counters_.idle_cycles.Add(spent);
+    if (++idle_loops < kSpinLoops) continue;
+    // Nothing to do: sleep, doubling the nap up to the limit, offline so that grace periods
+    // do not wait for a sleeping worker.
+    uint32_t shift = std::min<uint32_t>(idle_loops - kSpinLoops, 10);
+    uint32_t sleep_us = std::min<uint32_t>(1u << shift, shared_.max_idle_sleep_us);
+    rcu.Offline(id_);
+    timespec nap{0, static_cast<long>(sleep_us) * 1000};
+    nanosleep(&nap, nullptr);
+    rcu.Online(id_);
+    counters_.sleeps.Add(1);
+  }
+  rcu.Offline(id_);
+}
+
+uint32_t Worker::RunOnce() {
+  const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
+  if (!table) return 0;
+  now_tsc_ = rte_rdtsc();
+  now_s_ = static_cast<uint32_t>((now_tsc_ - shared_.start_tsc) / shared_.tsc_hz);
+  uint32_t work = 0;
+  if (table->underlay.present && id_ < table->underlay.rx_queues) work += PollUnderlay(*table);
+  if (id_ < table->vnics_by_worker.size()) {
+    for (VnicPort* vnic : table->vnics_by_worker[id_]) work += PollVnic(*table, *vnic);
+  }
+  if (shared_.workers > 1) work += PollHandoff(*table);
+  FlushDeliveries(*table);
+  FlushUnderlay(*table);
+  if (id_ == 0 && table->underlay.present) MaybeJoinGroups(*table);
+  return work;
+}
+
+void Worker::Account(Stage stage, uint32_t packets, uint64_t start_tsc) {
+  StageCounters& counters = counters_.stages[static_cast<int>(stage)];
+  counters.packets.Add(packets);
+  counters.calls.Add(1);
+  counters.cycles.Add(rte_rdtsc() - start_tsc);
+}
+
+void Worker::Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic) {
+  counters_.drops[static_cast<int>(reason)].Add(1);
+  if (vnic) vnic->counters(id_).drops[static_cast<int>(reason)].Add(1);
+  rte_pktmbuf_free(frame);
+}
+
+uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
+  if (!vnic.Ready()) return 0;
+  rte_mbuf* frames[kBurst];
+  uint64_t start = rte_rdtsc();
+  uint16_t n = vnic.Receive(shared_.pool, frames, kBurst);
+  if (n == 0) return 0;
+  const VnicSettings& settings = *vnic.settings();
+  VnicCounters& vnic_counters = vnic.counters(id_);
+  uint64_t bytes = 0;
+  for (uint16_t i = 0; i < n; ++i) bytes += frames[i]->pkt_len;
+  vnic_counters.packets_in.Add(n);
+  vnic_counters.bytes_in.Add(bytes);
+  Account(Stage::kVnicRx, n, start);
+
+  start = rte_rdtsc();
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (auto reason = CheckAntispoof(frames[i], settings)) {
+      Drop(frames[i], *reason, &vnic);
+    } else {
+      frames[kept++] = frames[i];
+    }
+  }
+  Account(Stage::kAntispoof, n, start);
+
+  kept = FilterFrames(vnic, settings, Direction::kOutbound, frames, kept, Stage::kFilterEgress);
+
+  start = rte_rdtsc();
+  for (uint16_t i = 0; i < kept; ++i) ForwardFromVnic(table, vnic, settings.vni, frames[i]);
+  Account(Stage::kL2Lookup, kept, start);
+  return n;
+}
+
+uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
+                              rte_mbuf** frames, uint16_t n, Stage stage) {
+  if (n == 0 || settings.bypass_filtering) return n;
+  uint64_t start = rte_rdtsc();
+  PacketKey keys[kBurst];
+  Verdict verdicts[kBurst];
+  // Per frame: the index of its key among the IP frames, or -1 (ARP: antispoof's business), or
+  // -2 (dropped already).
+  int16_t key_of[kBurst];
+  uint16_t ip_count = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    ParseStatus status = ParseFrame(frames[i], &keys[ip_count]);
+    if (status == ParseStatus::kOk) {
+      key_of[i] = static_cast<int16_t>(ip_count++);
+    } else if (status == ParseStatus::kNotIp && EtherTypeOf(frames[i]) == kEthTypeArp) {
+      key_of[i] = -1;
+    } else {
+      Drop(frames[i], status == ParseStatus::kNotIp ? DropReason::kFilter : DropReason::kMalformed,
+           &vnic);
+      key_of[i] = -2;
+    }
+  }
+  if (ip_count > 0) {
+    FilterBurst(filter_, *vnic.filter(), direction, keys, ip_count, verdicts, now_tsc_);
+  }
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (key_of[i] == -2) continue;
+    if (key_of[i] >= 0 && !IsPass(verdicts[key_of[i]])) {
+      Drop(frames[i], ReasonOf(verdicts[key_of[i]]), &vnic);
+      continue;
+    }
+    frames[kept++] = frames[i];
+  }
+  StageCounters& counters = counters_.stages[static_cast<int>(stage)];
+  counters.drops.Add(n - kept);
+  Account(stage, n, start);
+  return kept;
+}
+
+void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uint32_t vni_id,
+                             rte_mbuf* frame) {
+  const VniForwarding* vni = table.FindVni(vni_id);
+  const uint8_t* dst = EthernetOf(frame)->dst.data();
+  if (!IsMulticastMac(dst) && vni) {
+    uint64_t key = MacKey(dst);
+    if (VnicPort* const* local = vni->local_macs.Find(key)) {
+      if (*local == &source) {
+        Drop(frame, DropReason::kNoRoute, &source);  // to itself: nothing to switch
+      } else {
+        Deliver(*local, frame);
+      }
+      return;
+    }
+    if (const RemoteMac* const* remote = vni->remote_macs.Find(key)) {
+      SendToVtep(table, vni_id, (*remote)->vtep, &source, frame);
+      return;
+    }
+  }
+  Flood(table, vni, vni_id, &source, frame);
+}
+
+void Worker::ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni,
+                                 rte_mbuf* frame) {
+  const uint8_t* dst = EthernetOf(frame)->dst.data();
+  if (!IsMulticastMac(dst)) {
+    if (VnicPort* const* local = vni.local_macs.Find(MacKey(dst))) {
+      Deliver(*local, frame);
+      return;
+    }
+  }
+  // Broadcast, multicast or unknown: to the local vnics only (never back to the tunnel).
+  Flood(table, &vni, vni.vni, nullptr, frame);
+}
+
+void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
+                   VnicPort* source, rte_mbuf* frame) {
+  // Targets: the VNI's other local vnics; from a vnic, also the remote VTEPs.
+  VnicPort* locals[64];
+  uint32_t local_count = 0;
+  uint32_t remotes[64];
+  uint32_t remote_count = 0;
+  if (vni) {
+    for (VnicPort* vnic : vni->local_vnics) {
+      if (vnic != source && local_count < 64) locals[local_count++] = vnic;
+    }
+    if (source && table.underlay.present) {
+      if (!vni->flood_vteps.empty()) {
+        for (uint32_t vtep : vni->flood_vteps) {
+          if (remote_count < 64) remotes[remote_count++] = vtep;
+        }
+      } else if (vni->multicast_group) {
+        remotes[remote_count++] = vni->multicast_group;
+      }
+    }
+  }
+  uint32_t targets = local_count + remote_count;
+  if (targets == 0) {
+    Drop(frame, DropReason::kNoRoute, source);
+    return;
+  }
+  // Every target but the last gets a copy; the last one takes the frame itself.
+  for (uint32_t t = 0; t < targets; ++t) {
+    rte_mbuf* copy = frame;
+    if (t + 1 < targets) {
+      copy = rte_pktmbuf_copy(frame, shared_.pool, 0, UINT32_MAX);
+      if (!copy) {
+        counters_.drops[static_cast<int>(DropReason::kNoBuffer)].Add(1);
+        continue;
+      }
+    }
+    if (t < local_count) {
+      Deliver(locals[t], copy);
+    } else {
+      SendToVtep(table, vni_id, remotes[t - local_count], source, copy);
+    }
+  }
+}
+
+void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep,
+                        VnicPort* source, rte_mbuf* frame) {
+  if (!table.underlay.present) {
+    Drop(frame, DropReason::kNoRoute, source);
+    return;
+  }
+  uint64_t start = rte_rdtsc();
+  MacBytes next_hop;
+  if (IsMulticastIpv4(vtep)) {
+    next_hop = MulticastMacOfIpv4(ntohl(vtep));
+  } else if (const MacBytes* neighbor = table.neighbors.Find(vtep)) {
+    next_hop = *neighbor;
+  } else {
+    MaybeResolve(table, vtep);
+    Drop(frame, DropReason::kNoNeighbor, source);
+    return;
+  }
+  if (auto reason = VxlanEncap(frame, vni, vtep, next_hop, table.underlay, ip_id_++)) {
+    counters_.stages[static_cast<int>(Stage::kVxlanEncap)].drops.Add(1);
+    Drop(frame, *reason, source);
+    return;
+  }
+  Account(Stage::kVxlanEncap, 1, start);
+  if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
+  underlay_tx_[underlay_tx_count_++] = frame;
+}
+
+void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame) {
+  if (vnic->owner() == id_) {
+    if (pending_count_ == pending_.size()) {
+      FlushDeliveries(*shared_.table.load(std::memory_order_relaxed));
+    }
+    pending_[pending_count_++] = {vnic, frame};
+    return;
+  }
+  uint64_t start = rte_rdtsc();
+  MetaOf(frame)->vnic_index = vnic->index();
+  if (rte_ring_mp_enqueue(shared_.handoff[vnic->owner()], frame) != 0) {
+    Drop(frame, DropReason::kQueueFull, vnic);
+    return;
+  }
+  Account(Stage::kHandoff, 1, start);
+}
+
+void Worker::FlushDeliveries(const ForwardingTable& table) {
+  (void)table;
+  uint32_t remaining = pending_count_;
+  while (remaining > 0) {
+    // Gather up to a burst of frames for the first vnic still pending, in arrival order.
+    VnicPort* vnic = nullptr;
+    rte_mbuf* frames[kBurst];
+    uint16_t n = 0;
+    uint32_t write = 0;
+    for (uint32_t read = 0; read < remaining; ++read) {
+      Pending entry = pending_[read];
+      if (!vnic) vnic = entry.vnic;
+      if (entry.vnic == vnic && n < kBurst) {
+        frames[n++] = entry.frame;
+      } else {
+        pending_[write++] = entry;
+      }
+    }
+    remaining = write;
+
+    const VnicSettings& settings = *vnic->settings();
+    if (!vnic->Ready()) {
+      for (uint16_t i = 0; i < n; ++i) Drop(frames[i], DropReason::kNotConnected, vnic);
+      continue;
+    }
+    uint16_t kept = FilterFrames(*vnic, settings, Direction::kInbound, frames, n,
+                                 Stage::kFilterIngress);
+    uint64_t start = rte_rdtsc();
+    uint16_t sent = vnic->Transmit(frames, kept);
+    VnicCounters& vnic_counters = vnic->counters(id_);
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < sent; ++i) bytes += frames[i]->pkt_len;
+    vnic_counters.packets_out.Add(sent);
+    vnic_counters.bytes_out.Add(bytes);
+    if (kept > sent) {
+      vnic_counters.drops[static_cast<int>(DropReason::kQueueFull)].Add(kept - sent);
+      counters_.drops[static_cast<int>(DropReason::kQueueFull)].Add(kept - sent);
+      counters_.stages[static_cast<int>(Stage::kVnicTx)].drops.Add(kept - sent);
+    }
+    // The port copied what it sent: every mbuf is ours to free.
+    rte_pktmbuf_free_bulk(frames, kept);
+    Account(Stage::kVnicTx, kept, start);
+  }
+  pending_count_ = 0;
+}
+
+void Worker::FlushUnderlay(const ForwardingTable& table) {
+  if (underlay_tx_count_ == 0) return;
+  uint64_t start = rte_rdtsc();
+  uint16_t sent = rte_eth_tx_burst(table.underlay.port, id_, underlay_tx_.data(), underlay_tx_count_);
+  for (uint16_t i = sent; i < underlay_tx_count_; ++i) Drop(underlay_tx_[i], DropReason::kQueueFull);
+  counters_.stages[static_cast<int>(Stage::kUnderlayTx)].drops.Add(underlay_tx_count_ - sent);
+  Account(Stage::kUnderlayTx, underlay_tx_count_, start);
+  underlay_tx_count_ = 0;
+}
+
+uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
+  rte_mbuf* packets[kBurst];
+  uint64_t start = rte_rdtsc();
+  uint16_t n = rte_eth_rx_burst(table.underlay.port, id_, packets, kBurst);
+  if (n == 0) return 0;
+  Account(Stage::kUnderlayRx, n, start);
+  start = rte_rdtsc();
+  uint32_t decapped = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* packet = packets[i];
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
+    uint16_t ether_type = EtherTypeOf(packet);
+    if (ether_type == kEthTypeArp) {
+      uint64_t arp_start = rte_rdtsc();
+      ArpOutcome outcome = HandleUnderlayArp(packet, table.underlay);
+      if (outcome.learn) {
+        LearnEvent event{kLearnNeighbor, {}, 0, 0, outcome.sender_ip};
+        std::memcpy(event.mac, outcome.sender_mac.data(), 6);
+        Report(event, uint64_t{outcome.sender_ip} << 32 | MacKey(outcome.sender_mac.data()) >> 16);
+      }
+      if (outcome.reply) {
+        if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
+        underlay_tx_[underlay_tx_count_++] = packet;
+      } else {
+        rte_pktmbuf_free(packet);
+      }
+      Account(Stage::kVtep, 1, arp_start);
+      continue;
+    }
+    DropReason reason;
+    auto decap = VxlanDecap(packet, table.underlay, &reason);
+    if (!decap) {
+      counters_.stages[static_cast<int>(Stage::kVxlanDecap)].drops.Add(1);
+      Drop(packet, reason);
+      continue;
+    }
+    const VniForwarding* vni = table.FindVni(decap->vni);
+    if (!vni) {
+      Drop(packet, DropReason::kUnknownVni);
+      continue;
+    }
+    ++decapped;
+    const uint8_t* src = EthernetOf(packet)->src.data();
+    if (!IsMulticastMac(src)) Learn(*vni, src, decap->outer_src);
+    ForwardFromUnderlay(table, *vni, packet);
+  }
+  Account(Stage::kVxlanDecap, decapped, start);
+  return n;
+}
+
+uint32_t Worker::PollHandoff(const ForwardingTable& table) {
+  rte_mbuf* frames[kBurst];
+  uint64_t start = rte_rdtsc();
+  unsigned n = rte_ring_sc_dequeue_burst(shared_.handoff[id_], reinterpret_cast<void**>(frames),
+                                         kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    VnicPort* const* vnic = table.vnics_by_index.Find(MetaOf(frames[i])->vnic_index);
+    if (!vnic || (*vnic)->owner() != id_) {
+      Drop(frames[i], DropReason::kNoRoute);  // removed meanwhile
+    } else {
+      Deliver(*vnic, frames[i]);
+    }
+  }
+  if (n > 0) Account(Stage::kHandoff, n, start);
+  return n;
+}
+
+void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, uint32_t vtep) {
+  uint64_t key = MacKey(mac);
+  if (const RemoteMac* const* remote = vni.remote_macs.Find(key)) {
+    if ((*remote)->vtep == vtep || (*remote)->is_static) {
+      // Refresh only when the second changed: a store per packet would bounce the cache line.
+      if ((*remote)->last_seen.load(std::memory_order_relaxed) != now_s_) {
+        (*remote)->last_seen.store(now_s_, std::memory_order_relaxed);
+      }
+      return;
+    }
+  }
+  if (vni.local_macs.Find(key)) return;  // a local MAC seen from afar: not a remote one
+  LearnEvent event{kLearnRemoteMac, {}, 0, vni.vni, vtep};
+  std::memcpy(event.mac, mac, 6);
+  Report(event, key ^ (uint64_t{vni.vni} << 48) ^ (uint64_t{vtep} << 16));
+}
+
+void Worker::Report(const LearnEvent& event, uint64_t dedup_key) {
+  auto& slot = reported_[MixHash()(dedup_key) & (reported_.size() - 1)];
+  if (slot.first == dedup_key && slot.second == now_s_) return;
+  slot = {dedup_key, now_s_};
+  // A full ring only delays learning: the next packet reports again.
+  (void)rte_ring_mp_enqueue_elem(shared_.learn, &event, sizeof(LearnEvent));
+}
+
+void Worker::MaybeResolve(const ForwardingTable& table, uint32_t vtep) {
+  auto& slot = arp_sent_[MixHash()(vtep) & (arp_sent_.size() - 1)];
+  if (slot.first == vtep && slot.second == now_s_) return;  // one request per second
+  slot = {vtep, now_s_};
+  uint64_t start = rte_rdtsc();
+  rte_mbuf* request = BuildArpRequest(shared_.pool, table.underlay, vtep);
+  if (!request) return;
+  if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
+  underlay_tx_[underlay_tx_count_++] = request;
+  Account(Stage::kVtep, 1, start);
+}
+
+void Worker::MaybeJoinGroups(const ForwardingTable& table) {
+  // Report membership when the groups changed, and every minute (for IGMP snooping switches).
+  if (table.groups_version == joined_version_ && now_s_ - joined_at_s_ < 60) return;
+  joined_version_ = table.groups_version;
+  joined_at_s_ = now_s_;
+  uint64_t start = rte_rdtsc();
+  for (uint32_t group : table.multicast_groups) {
+    rte_mbuf* report = BuildIgmpReport(shared_.pool, table.underlay, group);
+    if (!report) break;
+    if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
+    underlay_tx_[underlay_tx_count_++] = report;
+  }
+  Account(Stage::kVtep, static_cast<uint32_t>(table.multicast_groups.size()), start);
+}
+
+}  // namespace butterfly

@@ -1,0 +1,119 @@
+// A worker lcore: one run-to-completion loop over its share of the ports, in bursts of 32,
+//   underlay rx -> VTEP ARP | VXLAN decap -> (VNI, dst MAC) lookup -> deliver
+//   vnic rx -> antispoof -> filter (egress) -> lookup -> deliver | VXLAN encap -> underlay tx
+//   deliver: conntrack + filter (ingress) -> vnic tx, on the vnic's owner worker (others hand
+//   frames over through its ring, so a vnic's flows live in one conntrack table).
+// No allocation, lock or system call on this path (TAP vnics aside: read/write); the RCU
+// quiescent state is reported once per loop, and an idle worker sleeps (offline) with backoff.
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "jit/rcu.h"
+#include "pipeline/counters.h"
+#include "pipeline/filter_stage.h"
+#include "pipeline/forwarding_table.h"
+
+namespace butterfly {
+
+// What a worker tells the control side to learn (through the learn ring).
+struct LearnEvent {
+  uint8_t kind;  // LearnKind
+  uint8_t mac[6];
+  uint8_t pad;
+  uint32_t vni;
+  uint32_t ip;  // network order
+};
+static_assert(sizeof(LearnEvent) == 16);
+enum LearnKind : uint8_t { kLearnRemoteMac = 1, kLearnNeighbor = 2 };
+
+inline constexpr uint16_t kBurst = 32;
+
+// Everything the workers share with the control side.
+struct WorkerShared {
+  std::atomic<const ForwardingTable*> table{nullptr};
+  RcuDomain* rcu = nullptr;
+  rte_mempool* pool = nullptr;
+  std::vector<rte_ring*> handoff;  // one per worker, many producers, one consumer
+  rte_ring* learn = nullptr;       // workers -> control side
+  std::atomic<bool> running{true};
+  uint64_t tsc_hz = 1;
+  uint64_t start_tsc = 0;
+  uint32_t workers = 1;
+  WorkerCounters* counters = nullptr;  // [workers]
+  FilterWorkerConfig filter_config;
+  // Longest sleep of an idle worker: the most latency the first packet after a pause sees.
+  uint32_t max_idle_sleep_us = 1000;
+};
+
+class Worker {
+ public:
+  Worker(uint16_t id, WorkerShared& shared);
+  // Loops until shared.running is cleared.
+  void Run();
+  // One pass over every port; returns how many packets it handled.
+  uint32_t RunOnce();
+
+ private:
+  struct Pending {
+    VnicPort* vnic;
+    rte_mbuf* frame;
+  };
+
+  uint32_t PollUnderlay(const ForwardingTable& table);
+  uint32_t PollVnic(const ForwardingTable& table, VnicPort& vnic);
+  uint32_t PollHandoff(const ForwardingTable& table);
+
+  void ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uint32_t vni,
+                       rte_mbuf* frame);
+  void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni,
+                           rte_mbuf* frame);
+  void Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
+             VnicPort* source, rte_mbuf* frame);
+  void SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep, VnicPort* source,
+                  rte_mbuf* frame);
+  void Deliver(VnicPort* vnic, rte_mbuf* frame);
+  void FlushDeliveries(const ForwardingTable& table);
+  void FlushUnderlay(const ForwardingTable& table);
+  // Filters frames of one vnic in one direction; keeps the passing ones, in order, and returns
+  // how many.
+  uint16_t FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
+                        rte_mbuf** frames, uint16_t n, Stage stage);
+  void Learn(const VniForwarding& vni, const uint8_t* mac, uint32_t vtep);
+  void Report(const LearnEvent& event, uint64_t dedup_key);
+  void MaybeResolve(const ForwardingTable& table, uint32_t vtep);
+  void MaybeJoinGroups(const ForwardingTable& table);
+
+  void Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic = nullptr);
+  void Account(Stage stage, uint32_t packets, uint64_t start_tsc);
+
+  const uint16_t id_;
+  WorkerShared& shared_;
+  WorkerCounters& counters_;
+  FilterWorker filter_;
+  uint64_t now_tsc_ = 0;
+  uint32_t now_s_ = 0;
+  uint16_t ip_id_ = 0;
+
+  std::array<Pending, 256> pending_{};
+  uint32_t pending_count_ = 0;
+  std::array<rte_mbuf*, 64> underlay_tx_{};
+  uint16_t underlay_tx_count_ = 0;
+
+  // Rate limits, direct-mapped: one report per (key, second).
+  std::array<std::pair<uint64_t, uint32_t>, 256> reported_{};
+  std::array<std::pair<uint32_t, uint32_t>, 64> arp_sent_{};
+  uint64_t joined_version_ = 0;
+  uint32_t joined_at_s_ = 0;
+};
+
+// The lcore entry point: runs a Worker built on `argument` (a Worker*).
+int RunWorker(void* argument);
+
+}  // namespace butterfly
