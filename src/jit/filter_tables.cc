@@ -95,6 +95,45 @@ void InsertHost(std::vector<Slot>& slots, uint64_t mask, Hash hash, Same same, F
   }
 }
 
+// Below this many starts a plain binary search is as fast as the index.
+constexpr size_t kIndexThreshold = 32;
+
+// Where `value` falls when it shares the starts' prefix: its bucket.
+size_t BucketOf(Uint128 value, int width, int shared_bits, int index_bits) {
+  Uint128 rest = shared_bits == 0 ? value : value << shared_bits;  // drop the shared prefix
+  if (width == 32) rest = rest & ((Uint128{1} << 32) - 1);
+  int shift = width - index_bits;
+  return static_cast<size_t>(rest >> shift);
+}
+
+void BuildIndex(const std::vector<Uint128>& starts, int width, RuleSetTables* tables) {
+  if (starts.size() < kIndexThreshold) return;
+  // The prefix starts[1..] share (starts[0] is 0 and sits below them all).
+  Uint128 first = starts[1], last = starts.back();
+  int shared = 0;
+  while (shared < width - 1) {
+    Uint128 bit = Uint128{1} << (width - 1 - shared);
+    if ((first & bit) != (last & bit)) break;
+    ++shared;
+  }
+  int index_bits = std::min(width - shared, static_cast<int>(std::bit_width(starts.size())) + 1);
+  tables->index_shared_bits = shared;
+  tables->index_bits = index_bits;
+  Uint128 host_mask = shared == 0 ? ~Uint128{0} : (Uint128{1} << (width - shared)) - 1;
+  if (width == 32) host_mask &= (Uint128{1} << 32) - 1;
+  tables->index_prefix = first & ~host_mask & (width == 32 ? (Uint128{1} << 32) - 1 : ~Uint128{0});
+  size_t buckets = size_t{1} << index_bits;
+  tables->bucket_first.resize(buckets + 1);
+  // bucket_first[b]: the interval of the bucket's lowest address, found by walking both in order.
+  size_t interval = 0;
+  for (size_t b = 0; b < buckets; ++b) {
+    Uint128 bucket_start = tables->index_prefix | (Uint128{b} << (width - shared - index_bits));
+    while (interval + 1 < starts.size() && starts[interval + 1] <= bucket_start) ++interval;
+    tables->bucket_first[b] = static_cast<uint32_t>(interval);
+  }
+  tables->bucket_first[buckets] = static_cast<uint32_t>(starts.size() - 1);
+}
+
 void BuildRuleSet(const std::vector<IrRule>& rules, uint8_t family, RuleSetTables* tables) {
   tables->family = family;
   tables->empty = rules.empty();
@@ -155,6 +194,8 @@ void BuildRuleSet(const std::vector<IrRule>& rules, uint8_t family, RuleSetTable
     tables->interval_class.push_back(classes.Intern(interval_rules[i]));
   }
 
+  BuildIndex(starts, width, tables);
+
   size_t capacity = hosts.empty() ? 0 : std::bit_ceil(hosts.size() * 2);
   tables->host_count = hosts.size();
   tables->host_mask = capacity ? capacity - 1 : 0;
@@ -193,15 +234,31 @@ void BuildRuleSet(const std::vector<IrRule>& rules, uint8_t family, RuleSetTable
 // The index of the last element of `starts` not greater than `value`; starts[0] is 0, so there
 // is one. Branch-free: the loop runs log2(size) times whatever the value.
 template <typename T>
-size_t LastNotGreater(const std::vector<T>& starts, T value) {
-  const T* base = starts.data();
-  size_t n = starts.size();
+size_t LastNotGreater(const T* starts, size_t n, T value) {
+  const T* base = starts;
   while (n > 1) {
     size_t half = n / 2;
     base = base[half] <= value ? base + half : base;
     n -= half;
   }
-  return base - starts.data();
+  return base - starts;
+}
+
+// The interval holding `value`, through the bucket index when there is one.
+template <typename T>
+size_t IntervalOf(const RuleSetTables& tables, const std::vector<T>& starts, T value, int width) {
+  if (tables.bucket_first.empty()) return LastNotGreater(starts.data(), starts.size(), value);
+  Uint128 wide = value;
+  int shared = tables.index_shared_bits;
+  Uint128 prefix_of_value = shared == 0 ? 0 : (wide >> (width - shared)) << (width - shared);
+  if (prefix_of_value != tables.index_prefix) {
+    // Below every start past the first, or above them all.
+    return prefix_of_value < tables.index_prefix ? 0 : starts.size() - 1;
+  }
+  size_t bucket = BucketOf(wide, width, shared, tables.index_bits);
+  size_t first = tables.bucket_first[bucket];
+  size_t last = tables.bucket_first[bucket + 1];
+  return first + LastNotGreater(starts.data() + first, last - first + 1, value);
 }
 
 bool InRanges(const RuleSetTables& tables, uint32_t begin, uint32_t end, uint16_t port) {
@@ -237,7 +294,8 @@ uint64_t AddressLow(const IpBytes& ip) {
 size_t RuleSetTables::MemoryBytes() const {
   return classes.size() * sizeof(PortClass) + range_first.size() * 4 +
          hosts_v4.size() * sizeof(HostSlotV4) + hosts_v6.size() * sizeof(HostSlotV6) +
-         starts_v4.size() * 4 + starts_v6.size() * 16 + interval_class.size() * 4;
+         starts_v4.size() * 4 + starts_v6.size() * 16 + interval_class.size() * 4 +
+         bucket_first.size() * 4;
 }
 
 size_t FilterTables::MemoryBytes() const {
@@ -265,7 +323,7 @@ uint32_t ClassOfV4(const RuleSetTables& tables, uint32_t address) {
       if (slot.address == address) return slot.klass;
     }
   }
-  return tables.interval_class[LastNotGreater(tables.starts_v4, address)];
+  return tables.interval_class[IntervalOf(tables, tables.starts_v4, address, 32)];
 }
 
 uint32_t ClassOfV6(const RuleSetTables& tables, uint64_t high, uint64_t low) {
@@ -277,7 +335,7 @@ uint32_t ClassOfV6(const RuleSetTables& tables, uint64_t high, uint64_t low) {
     }
   }
   Uint128 address = Uint128{high} << 64 | low;
-  return tables.interval_class[LastNotGreater(tables.starts_v6, address)];
+  return tables.interval_class[IntervalOf(tables, tables.starts_v6, address, 128)];
 }
 
 bool ClassAllows(const RuleSetTables& tables, uint32_t klass, uint8_t proto, uint16_t dst_port) {

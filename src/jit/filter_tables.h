@@ -61,6 +61,14 @@ struct RuleSetTables {
   std::vector<uint32_t> starts_v4;
   std::vector<Uint128> starts_v6;
   std::vector<uint32_t> interval_class;
+  // An index over the starts, so a lookup searches a handful of them whatever their number:
+  // starts[1..] share their first `index_shared_bits` bits (`index_prefix`); the next
+  // `index_bits` bits of an address with that prefix select a bucket, and bucket_first[b] is the
+  // interval holding the bucket's first address. Empty when there are few starts.
+  std::vector<uint32_t> bucket_first;
+  int index_shared_bits = 0;
+  int index_bits = 0;
+  Uint128 index_prefix = 0;
 
   size_t MemoryBytes() const;
 };

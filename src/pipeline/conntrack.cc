@@ -1,9 +1,13 @@
 #include "pipeline/conntrack.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <tuple>
+#include <memory>
+#include <new>
+#include <random>
 
 namespace butterfly {
 namespace {
@@ -15,19 +19,6 @@ uint64_t Word(const uint8_t* p) {
   uint64_t w;
   std::memcpy(&w, p, 8);
   return w;
-}
-
-uint64_t HashFlowKey(const FlowKey& key) {
-  const auto* p = reinterpret_cast<const uint8_t*>(&key);
-  uint64_t h = 0x243f6a8885a308d3ULL;
-  for (int i = 0; i < 40; i += 8) {
-    h = (h ^ Word(p + i)) * 0x9e3779b97f4a7c15ULL;
-    h ^= h >> 29;
-  }
-  uint32_t tail;
-  std::memcpy(&tail, p + 40, 4);
-  h = (h ^ tail) * 0xbf58476d1ce4e5b9ULL;
-  return h ^ (h >> 32);
 }
 
 bool IsIcmpFamily(uint8_t family, uint8_t proto) { return proto == (family == 4 ? 1 : 58); }
@@ -51,7 +42,7 @@ FlowKey Normalize(const IpBytes& src, const IpBytes& dst, uint16_t src_port, uin
   key.vnic = vnic;
   key.proto = proto;
   key.family = family;
-  *from_lo = std::tie(src, src_port) <= std::tie(dst, dst_port);
+  *from_lo = !EndpointBefore(dst, dst_port, src, src_port);
   if (*from_lo) {
     key.lo_addr = src, key.lo_port = src_port, key.hi_addr = dst, key.hi_port = dst_port;
   } else {
@@ -76,6 +67,15 @@ constexpr size_t kHeaderBytes = 4 + 2 + 2 + 4;
 constexpr size_t kRecordBytes = 4 + 16 + 16 + 2 + 2 + 4;
 
 }  // namespace
+
+bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_t b_port) {
+  uint64_t a_high = __builtin_bswap64(Word(a.data())), b_high = __builtin_bswap64(Word(b.data()));
+  if (a_high != b_high) return a_high < b_high;
+  uint64_t a_low = __builtin_bswap64(Word(a.data() + 8)),
+           b_low = __builtin_bswap64(Word(b.data() + 8));
+  if (a_low != b_low) return a_low < b_low;
+  return a_port < b_port;
+}
 
 PacketKey ConntrackEntry::OpenerKey() const {
   bool opener_is_lo = flags & kFlowOpenerIsLo;
@@ -106,6 +106,8 @@ FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic) {
 }
 
 Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
+  std::random_device entropy;
+  for (uint64_t& word : hash_key_) word = uint64_t{entropy()} << 32 | entropy();
   config_.max_entries = std::max<uint32_t>(config_.max_entries, 1);
   config_.ticks_per_second = std::max<uint64_t>(config_.ticks_per_second, 1);
   auto ticks = [this](uint32_t seconds) {
@@ -119,15 +121,23 @@ Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
   timeout_ticks_[static_cast<int>(FlowState::kOneWay)] = ticks(config_.other_unreplied_s);
   timeout_ticks_[static_cast<int>(FlowState::kTwoWay)] = ticks(config_.other_replied_s);
   // At most 80% full: linear probing stays short.
-  size_t slots = std::bit_ceil(size_t{config_.max_entries} * 5 / 4 + 1);
-  slots_.resize(slots);
-  mask_ = slots - 1;
+  slot_count_ = std::bit_ceil(size_t{config_.max_entries} * 5 / 4 + 1);
+  size_t bytes = slot_count_ * sizeof(ConntrackEntry);
+  constexpr size_t kHugePage = 2 << 20;
+  size_t alignment = bytes >= kHugePage ? kHugePage : alignof(ConntrackEntry);
+  bytes = (bytes + alignment - 1) / alignment * alignment;
+  auto* memory = static_cast<ConntrackEntry*>(std::aligned_alloc(alignment, bytes));
+  if (!memory) throw std::bad_alloc();
+  if (alignment == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint: may be refused
+  std::uninitialized_default_construct_n(memory, slot_count_);
+  slots_.reset(memory);
+  mask_ = slot_count_ - 1;
 }
 
-size_t Conntrack::SlotOf(const FlowKey& key) const { return HashFlowKey(key) & mask_; }
+size_t Conntrack::SlotOf(const FlowKey& key) const { return Hash(key) & mask_; }
 
-ConntrackEntry* Conntrack::Find(const FlowKey& key, uint64_t now) {
-  for (size_t i = SlotOf(key);; i = (i + 1) & mask_) {
+ConntrackEntry* Conntrack::Find(const FlowKey& key, uint64_t hash, uint64_t now) {
+  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
     ConntrackEntry& entry = slots_[i];
     if (entry.expires == 0) return nullptr;
     if (entry.key == key) {
@@ -184,7 +194,7 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
   return &entry;
 }
 
-void Conntrack::Erase(ConntrackEntry* entry) { EraseSlot(entry - slots_.data()); }
+void Conntrack::Erase(ConntrackEntry* entry) { EraseSlot(entry - slots_.get()); }
 
 void Conntrack::EraseSlot(size_t hole) {
   // Backward shift: pull later entries of the chain into the hole when their home slot allows.
@@ -286,7 +296,8 @@ size_t Conntrack::ReclaimExpired(uint64_t now, size_t slots) {
 std::string Conntrack::Export(uint32_t vnic, uint64_t now) const {
   std::string body;
   uint32_t count = 0;
-  for (const ConntrackEntry& entry : slots_) {
+  for (size_t i = 0; i < slot_count_; ++i) {
+    const ConntrackEntry& entry = slots_[i];
     if (entry.expires <= now || entry.key.vnic != vnic) continue;
     ++count;
     body.push_back(static_cast<char>(entry.key.family));
@@ -357,8 +368,8 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
     bool tcp_state = r[2] <= static_cast<uint8_t>(FlowState::kTcpClosed);
     if (tcp_state != (record.key.proto == kTcp)) return fail("state does not fit the protocol");
     if (record.flags & ~0x0f) return fail("unknown flags");
-    if (std::tie(record.key.lo_addr, record.key.lo_port) >
-        std::tie(record.key.hi_addr, record.key.hi_port)) {
+    if (EndpointBefore(record.key.hi_addr, record.key.hi_port, record.key.lo_addr,
+                       record.key.lo_port)) {
       return fail("endpoints out of order");
     }
     if (record.remaining_ms == 0) return fail("already expired");

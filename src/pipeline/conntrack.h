@@ -8,6 +8,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,7 +48,9 @@ struct FlowKey {
   uint8_t family = 0;
   uint8_t pad[2]{};
 
-  bool operator==(const FlowKey&) const = default;
+  bool operator==(const FlowKey& other) const {
+    return std::memcmp(this, &other, sizeof(FlowKey)) == 0;
+  }
 };
 static_assert(sizeof(FlowKey) == 44);
 
@@ -83,6 +88,10 @@ struct alignas(64) ConntrackEntry {
 };
 static_assert(sizeof(ConntrackEntry) == 64);
 
+// The canonical order of two endpoints (address, then port): lexicographic, so it is the same on
+// every host (exports travel between hosts).
+bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_t b_port);
+
 // The key of `key`'s flow for `vnic`, and whether `key` travels from lo to hi.
 FlowKey MakeFlowKey(const PacketKey& key, uint32_t vnic, bool* from_lo);
 // The key an ICMP error's quoted packet belongs to (the flow the error is about).
@@ -100,8 +109,27 @@ class Conntrack {
   Conntrack(const Conntrack&) = delete;
   Conntrack& operator=(const Conntrack&) = delete;
 
+  // Keyed with per-table random words: flow keys come from the network, and a fixed hash would
+  // let a sender pile its flows onto one probe chain.
+  uint64_t Hash(const FlowKey& key) const {
+    uint64_t w[6];
+    std::memcpy(w, &key, 40);
+    uint32_t tail;
+    std::memcpy(&tail, reinterpret_cast<const uint8_t*>(&key) + 40, 4);
+    w[5] = tail;
+    // Three independent products (NH-style), then a mix: short dependency chains.
+    uint64_t h = (w[0] ^ hash_key_[0]) * (w[1] ^ hash_key_[1]) +
+                 (w[2] ^ hash_key_[2]) * (w[3] ^ hash_key_[3]) +
+                 (w[4] ^ hash_key_[4]) * (w[5] ^ hash_key_[5]);
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+  }
+  // Starts loading the slot `hash` leads to: a burst prefetches all its lookups first.
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
   // The live entry of `key`, or null. Its expiry is not refreshed (Track does that).
-  ConntrackEntry* Find(const FlowKey& key, uint64_t now);
+  ConntrackEntry* Find(const FlowKey& key, uint64_t hash, uint64_t now);
+  ConntrackEntry* Find(const FlowKey& key, uint64_t now) { return Find(key, Hash(key), now); }
   // Creates the entry of a flow `key` (which must not have one) opened by a packet of
   // `direction` from the lo endpoint when `from_lo`. Null when the table is full.
   ConntrackEntry* Insert(const FlowKey& key, const PacketKey& opener, bool from_lo,
@@ -133,8 +161,14 @@ class Conntrack {
   }
 
   ConntrackConfig config_;
+  uint64_t hash_key_[6];
   uint64_t timeout_ticks_[kFlowStateCount];
-  std::vector<ConntrackEntry> slots_;
+  struct Free {
+    void operator()(ConntrackEntry* slots) const { std::free(slots); }
+  };
+  // Huge pages when the kernel allows: one TLB entry covers 32768 entries, not 64.
+  std::unique_ptr<ConntrackEntry[], Free> slots_;
+  size_t slot_count_ = 0;
   size_t mask_ = 0;
   size_t size_ = 0;
   size_t reclaim_cursor_ = 0;

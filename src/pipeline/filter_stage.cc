@@ -1,5 +1,7 @@
 #include "pipeline/filter_stage.h"
 
+#include <algorithm>
+
 #include "jit/infrastructure_traffic.h"
 
 namespace butterfly {
@@ -50,8 +52,14 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
   return true;
 }
 
+void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* flow) {
+  flow->key = MakeFlowKey(key, vnic, &flow->from_lo);
+  flow->hash = conntrack_.Hash(flow->key);
+  conntrack_.Prefetch(flow->hash);
+}
+
 Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
-                                 const PacketKey& key, uint64_t now) {
+                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now) {
   if (key.has_inner && IsIcmpError(key.family, key.icmp_type) &&
       key.proto == (key.family == 4 ? 1 : 58)) {
     ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
@@ -61,9 +69,9 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
     // Errors open no flow: they pass only where a rule allows ICMP.
     return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
   }
-  bool from_lo;
-  FlowKey flow_key = MakeFlowKey(key, vnic, &from_lo);
-  ConntrackEntry* flow = conntrack_.Find(flow_key, now);
+  const FlowKey& flow_key = prepared.key;
+  bool from_lo = prepared.from_lo;
+  ConntrackEntry* flow = conntrack_.Find(flow_key, prepared.hash, now);
   if (flow && flow->generation != program.generation() && !StillAllowed(program, flow)) {
     // The policy no longer admits the flow: cut it; this packet is judged on its own.
     conntrack_.Erase(flow);
@@ -84,7 +92,7 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
 }
 
 Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
-                             const PacketKey& key, uint64_t now) {
+                             const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
   if (key.family != 4 && key.family != 6) return Verdict::kDropMalformed;
   if (direction == Direction::kOutbound) {
     if (IsExemptFromVm(key)) return Verdict::kPassInfrastructure;
@@ -97,7 +105,7 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
     return fragments_.Allowed(key, vnic, direction, now) ? Verdict::kPassFragment
                                                          : Verdict::kDropFragment;
   }
-  Verdict verdict = DecideFlow(program, vnic, direction, key, now);
+  Verdict verdict = DecideFlow(program, vnic, direction, key, flow, now);
   if (IsPass(verdict) && (key.fragment & kFragmentMore)) {
     fragments_.Remember(key, vnic, direction, now);
   }
@@ -110,25 +118,27 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
   uint32_t vnic = slot.vnic_index();
   uint32_t counts[kVerdictCount] = {};
   ProgramKind kind = program ? program->kind() : ProgramKind::kDropAll;
-  for (uint16_t i = 0; i < n; ++i) {
-    Verdict verdict;
-    if (kind == ProgramKind::kRules) {
-      verdict = worker.Decide(*program, vnic, direction, keys[i], now);
-    } else if (kind == ProgramKind::kBypass) {
-      verdict = Verdict::kPassBypass;
-    } else {
-      verdict = Verdict::kDropNoPolicy;
+  if (kind == ProgramKind::kRules) {
+    FilterWorker::PreparedFlow flows[kMaxFilterBurst];
+    for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
+      uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
+      for (uint16_t i = 0; i < count; ++i) worker.Prepare(vnic, keys[start + i], &flows[i]);
+      for (uint16_t i = 0; i < count; ++i) {
+        Verdict verdict = worker.Decide(*program, vnic, direction, keys[start + i], flows[i], now);
+        out[start + i] = verdict;
+        ++counts[static_cast<int>(verdict)];
+      }
     }
-    out[i] = verdict;
-    ++counts[static_cast<int>(verdict)];
+    worker.conntrack_.ReclaimExpired(now, worker.config_.reclaim_slots_per_burst);
+  } else {
+    Verdict verdict = kind == ProgramKind::kBypass ? Verdict::kPassBypass : Verdict::kDropNoPolicy;
+    for (uint16_t i = 0; i < n; ++i) out[i] = verdict;
+    counts[static_cast<int>(verdict)] = n;
   }
   for (int v = 0; v < kVerdictCount; ++v) {
     if (counts[v] == 0) continue;
     auto& counter = worker.counts_[v];
     counter.store(counter.load(std::memory_order_relaxed) + counts[v], std::memory_order_relaxed);
-  }
-  if (kind == ProgramKind::kRules) {
-    worker.conntrack_.ReclaimExpired(now, worker.config_.reclaim_slots_per_burst);
   }
 }
 

@@ -60,10 +60,18 @@ class FilterWorker {
  private:
   friend void FilterBurst(FilterWorker&, const FilterSlot&, Direction, const PacketKey*, uint16_t,
                           Verdict*, uint64_t);
+  // A packet's flow key and hash, computed for the whole burst first so the conntrack slots
+  // can be prefetched while the previous packets are decided.
+  struct PreparedFlow {
+    FlowKey key;
+    uint64_t hash = 0;
+    bool from_lo = false;
+  };
+  void Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* flow);
   Verdict Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
-                 const PacketKey& key, uint64_t now);
+                 const PacketKey& key, const PreparedFlow& flow, uint64_t now);
   Verdict DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
-                     const PacketKey& key, uint64_t now);
+                     const PacketKey& key, const PreparedFlow& flow, uint64_t now);
   // On a flow admitted under another policy: does the policy in force still admit its opener?
   bool StillAllowed(const FilterProgram& program, ConntrackEntry* entry);
 
@@ -73,8 +81,9 @@ class FilterWorker {
   std::atomic<uint64_t> counts_[kVerdictCount] = {};
 };
 
-// Decides `n` (at most kMaxFilterBurst) packets of the vnic of `slot`, all travelling in
-// `direction` (inbound: to the VM; outbound: from the VM). `now` is in the conntrack's ticks.
+// Decides `n` packets (a burst: at most kMaxFilterBurst are looked up ahead) of the vnic of `slot`,
+// all travelling in `direction` (inbound: to the VM; outbound: from the VM). `now` is in the
+// conntrack's ticks.
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
                  const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now);
 
