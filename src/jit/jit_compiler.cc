@@ -1,6 +1,7 @@
 #include "jit/jit_compiler.h"
 
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/ExecutionEngine/Orc/ObjectTransformLayer.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/Constants.h>
 #include <llvm/IR/IRBuilder.h>
@@ -9,6 +10,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/Error.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
@@ -29,6 +31,7 @@ class JitSession {
   std::recursive_mutex mutex;
   std::unique_ptr<llvm::orc::LLJIT> jit;
   uint64_t next_module = 0;
+  size_t object_bytes = 0;  // of the objects emitted since the last reset (mutex held)
 };
 
 struct JitCode {
@@ -326,6 +329,14 @@ Result<std::unique_ptr<JitCompiler>> JitCompiler::Create(Options options) {
   auto jit = llvm::orc::LLJITBuilder().create();
   if (!jit) return Fail("filter jit: cannot create LLJIT: " + ErrorText(jit.takeError()));
   session->jit = std::move(*jit);
+  // Measures what each compile emits (code, constants, relocations): the memory it costs.
+  JitSession* raw = session.get();
+  session->jit->getObjTransformLayer().setTransform(
+      [raw](std::unique_ptr<llvm::MemoryBuffer> object)
+          -> llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> {
+        raw->object_bytes += object->getBufferSize();
+        return object;
+      });
   return std::unique_ptr<JitCompiler>(new JitCompiler(options, std::move(session)));
 }
 
@@ -353,6 +364,7 @@ Result<std::unique_ptr<CompiledFilter>> JitCompiler::Compile(const FilterIr& ir)
   }
   if (options_.optimize) Optimize(*module);
 
+  session_->object_bytes = 0;
   auto code = std::make_unique<JitCode>();
   code->session = session_;
   code->tracker = jit.getMainJITDylib().createResourceTracker();
@@ -370,6 +382,7 @@ Result<std::unique_ptr<CompiledFilter>> JitCompiler::Compile(const FilterIr& ir)
     compiled->match_[direction] = address->toPtr<uint32_t(const PacketKey*)>();
   }
   compiled->code_ = std::move(code);
+  compiled->object_bytes_ = session_->object_bytes;
   compiled->compile_ms_ =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   return compiled;

@@ -34,6 +34,8 @@ class CompiledFilter {
   JitMatchFn match(Direction direction) const { return match_[DirectionIndex(direction)]; }
   const FilterTables& tables() const { return *tables_; }
   double compile_ms() const { return compile_ms_; }
+  // The size of the object code LLVM emitted for it (an upper bound of its code memory).
+  size_t object_bytes() const { return object_bytes_; }
 
  private:
   friend class JitCompiler;
@@ -43,6 +45,7 @@ class CompiledFilter {
   std::unique_ptr<JitCode> code_;  // declared after the tables: freed before them
   JitMatchFn match_[2] = {nullptr, nullptr};
   double compile_ms_ = 0;
+  size_t object_bytes_ = 0;
 };
 
 class JitCompiler {

@@ -1,4 +1,5 @@
 #include "pipeline/conntrack.h"
+#include "pipeline/conntrack_monitor.h"
 
 #include <gtest/gtest.h>
 
@@ -133,6 +134,17 @@ TEST(ConntrackTest, AFullTableRefusesAndCounts) {
   EXPECT_EQ(table.counters().full.load(), 1u);
   // Once entries expire, an insert makes room by itself.
   EXPECT_NE(Open(table, Key::Udp("10.0.0.5", 2000, "8.8.8.8", 53), 31 * kSecond), nullptr);
+}
+
+TEST(ConntrackTest, TheMonitorReportsRefusedInsertsOnce) {
+  Conntrack table(SmallConfig(1));
+  ConntrackMonitor monitor;
+  EXPECT_EQ(monitor.Poll({&table}), 0u);
+  Open(table, Key::Udp("10.0.0.5", 1, "8.8.8.8", 53), 0);
+  Open(table, Key::Udp("10.0.0.5", 2, "8.8.8.8", 53), 0);
+  Open(table, Key::Udp("10.0.0.5", 3, "8.8.8.8", 53), 0);
+  EXPECT_EQ(monitor.Poll({&table}), 2u);
+  EXPECT_EQ(monitor.Poll({&table}), 0u);
 }
 
 TEST(ConntrackTest, BehavesLikeAMapUnderRandomInsertsAndErases) {
