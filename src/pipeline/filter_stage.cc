@@ -60,13 +60,14 @@ void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* fl
 
 Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
                                  const PacketKey& key, const PreparedFlow& prepared, uint64_t now) {
-  if (key.has_inner && IsIcmpError(key.family, key.icmp_type) &&
-      key.proto == (key.family == 4 ? 1 : 58)) {
-    ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
-    if (flow && (flow->generation == program.generation() || StillAllowed(program, flow))) {
-      return Verdict::kPassRelated;
+  if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
+    if (key.has_inner) {
+      ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
+      if (flow && (flow->generation == program.generation() || StillAllowed(program, flow))) {
+        return Verdict::kPassRelated;
+      }
     }
-    // Errors open no flow: they pass only where a rule allows ICMP.
+    // Errors open no flow: unrelated ones pass only where a rule allows ICMP.
     return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
   }
   const FlowKey& flow_key = prepared.key;

@@ -155,6 +155,21 @@ TEST_P(FilterStageTest, IcmpErrorsAboutATrackedFlowPass) {
   EXPECT_EQ(Filter(kIn, unrelated), Verdict::kDropNoRule);
 }
 
+TEST_P(FilterStageTest, IcmpErrorsOpenNoFlowEvenWhereRulesAllowIcmp) {
+  PolicyBuilder policy("vm");
+  policy.VnicIp("2001:db8::5").Inbound(kProtoIcmpv6, 0, 65535, {"::/0"}).RestrictOutbound();
+  Apply(policy);
+  Key too_big = Key::Icmp("2001:db8::1", "2001:db8::5", 2);  // quote cut short: no inner tuple
+  EXPECT_EQ(Filter(kIn, too_big), Verdict::kPassRule);
+  EXPECT_EQ(worker_.conntrack().size(), 0u);
+  // Had it opened a flow, this would pass as its reply.
+  EXPECT_EQ(Filter(kOut, Key::Icmp("2001:db8::5", "2001:db8::1", 2)), Verdict::kDropNoRule);
+  // An echo does open one: its reply passes.
+  Key ping = Key::Icmp("2001:db8::1", "2001:db8::5", 128, 7);
+  EXPECT_EQ(Filter(kIn, ping), Verdict::kPassRule);
+  EXPECT_EQ(Filter(kOut, ping.Reply(0)), Verdict::kPassConntrack);
+}
+
 TEST_P(FilterStageTest, FragmentsOfAnAllowedDatagramPass) {
   PolicyBuilder policy("vm");
   policy.VnicIp("10.0.0.5").Inbound(kProtoUdp, 4789, 4789, {"192.0.2.0/24", "2001:db8::/32"});
