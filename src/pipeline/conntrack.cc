@@ -36,19 +36,21 @@ void FlowPorts(uint8_t family, uint8_t proto, uint16_t src_port, uint16_t dst_po
   }
 }
 
-FlowKey Normalize(const IpBytes& src, const IpBytes& dst, uint16_t src_port, uint16_t dst_port,
-                  uint8_t proto, uint8_t family, uint32_t vnic, bool* from_lo) {
-  FlowKey key;
-  key.vnic = vnic;
-  key.proto = proto;
-  key.family = family;
+// Writes `key` in whole words: Hash() reads it back as words right away, and a word load from
+// several narrower stores cannot be forwarded from the store buffer (a stall of ~15 cycles).
+void Normalize(const IpBytes& src, const IpBytes& dst, uint16_t src_port, uint16_t dst_port,
+               uint8_t proto, uint8_t family, uint32_t vnic, FlowKey* key, bool* from_lo) {
   *from_lo = !EndpointBefore(dst, dst_port, src, src_port);
-  if (*from_lo) {
-    key.lo_addr = src, key.lo_port = src_port, key.hi_addr = dst, key.hi_port = dst_port;
-  } else {
-    key.lo_addr = dst, key.lo_port = dst_port, key.hi_addr = src, key.hi_port = src_port;
-  }
-  return key;
+  const IpBytes& lo = *from_lo ? src : dst;
+  const IpBytes& hi = *from_lo ? dst : src;
+  uint64_t lo_port = *from_lo ? src_port : dst_port;
+  uint64_t hi_port = *from_lo ? dst_port : src_port;
+  std::memcpy(key->lo_addr.data(), lo.data(), 16);
+  std::memcpy(key->hi_addr.data(), hi.data(), 16);
+  uint64_t ports_and_vnic = lo_port | hi_port << 16 | uint64_t{vnic} << 32;
+  std::memcpy(&key->lo_port, &ports_and_vnic, 8);
+  uint32_t tail = uint32_t{proto} | uint32_t{family} << 8;
+  std::memcpy(&key->proto, &tail, 4);
 }
 
 void PutBe(std::string* out, uint64_t value, int bytes) {
@@ -91,18 +93,26 @@ PacketKey ConntrackEntry::OpenerKey() const {
   return opener;
 }
 
-FlowKey MakeFlowKey(const PacketKey& key, uint32_t vnic, bool* from_lo) {
+void MakeFlowKey(const PacketKey& key, uint32_t vnic, FlowKey* flow, bool* from_lo) {
   uint16_t a, b;
   FlowPorts(key.family, key.proto, key.src_port, key.dst_port, key.icmp_id, key.icmp_type, &a, &b);
-  return Normalize(key.src, key.dst, a, b, key.proto, key.family, vnic, from_lo);
+  Normalize(key.src, key.dst, a, b, key.proto, key.family, vnic, flow, from_lo);
+}
+
+FlowKey MakeFlowKey(const PacketKey& key, uint32_t vnic, bool* from_lo) {
+  FlowKey flow;
+  MakeFlowKey(key, vnic, &flow, from_lo);
+  return flow;
 }
 
 FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic) {
   const InnerTuple& inner = key.inner;
+  FlowKey flow;
   bool from_lo;
   // The parser put an echo's id in both ports and left other ICMP at 0, as FlowPorts does.
-  return Normalize(inner.src, inner.dst, inner.src_port, inner.dst_port, inner.proto, key.family,
-                   vnic, &from_lo);
+  Normalize(inner.src, inner.dst, inner.src_port, inner.dst_port, inner.proto, key.family, vnic,
+            &flow, &from_lo);
+  return flow;
 }
 
 Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {

@@ -94,6 +94,7 @@ bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_
 
 // The key of `key`'s flow for `vnic`, and whether `key` travels from lo to hi.
 FlowKey MakeFlowKey(const PacketKey& key, uint32_t vnic, bool* from_lo);
+void MakeFlowKey(const PacketKey& key, uint32_t vnic, FlowKey* flow, bool* from_lo);
 // The key an ICMP error's quoted packet belongs to (the flow the error is about).
 FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic);
 

@@ -53,7 +53,7 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
 }
 
 void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* flow) {
-  flow->key = MakeFlowKey(key, vnic, &flow->from_lo);
+  MakeFlowKey(key, vnic, &flow->key, &flow->from_lo);
   flow->hash = conntrack_.Hash(flow->key);
   conntrack_.Prefetch(flow->hash);
 }
