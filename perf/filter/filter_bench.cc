@@ -285,9 +285,12 @@ void PrintClassifiers(JitCompiler& compiler, const std::vector<int>& sizes, bool
               "rte_acl build", "tables KiB", "code KiB", "KiB per 1k rules");
   for (const ClassifierRow& row : rows) {
     double total = row.tables_kib + row.code_kib;
-    std::printf("%6d | %10.2f %10.2f | %10.2f ms | %10.1f %10.1f | %16.1f\n", row.rules,
+    // Per 1,000 rules only where rules dominate the fixed cost.
+    std::string per_1k = row.rules >= 100 ? std::to_string(total * 1000 / row.rules) : "-";
+    if (per_1k != "-") per_1k = per_1k.substr(0, per_1k.find('.') + 2);
+    std::printf("%6d | %10.2f %10.2f | %10.2f ms | %10.1f %10.1f | %16s\n", row.rules,
                 row.compile_median_ms, row.compile_max_ms, row.acl_build_ms, row.tables_kib,
-                row.code_kib, total * 1000 / row.rules);
+                row.code_kib, per_1k.c_str());
   }
   const ClassifierRow* small = nullptr;
   const ClassifierRow* large = nullptr;

@@ -49,6 +49,7 @@ FilterEngine::VnicState& FilterEngine::StateOf(const std::string& vnic_id) {
 void FilterEngine::Publish(FilterSlot* slot, std::unique_ptr<FilterProgram> program) {
   const FilterProgram* old = slot->Exchange(program.release());
   if (old) rcu_->Defer([old] { delete old; });
+  wake_.notify_all();  // the background thread polls the RCU domain until it is freed
 }
 
 Status FilterEngine::SetPolicy(std::shared_ptr<const VnicPolicy> policy) {
@@ -90,6 +91,7 @@ void FilterEngine::RemoveVnic(const std::string& vnic_id) {
     delete slot->Exchange(nullptr);
     delete slot;
   });
+  wake_.notify_all();
 }
 
 FilterSlot* FilterEngine::SlotOf(const std::string& vnic_id) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "support/packet_builder.h"
 #include "support/policy_builder.h"
 
@@ -77,6 +79,17 @@ TEST_F(FilterEngineTest, WithoutJitTheInterpreterEnforcesEverything) {
   EXPECT_TRUE(program->RulesAllow(Direction::kInbound, Key::Tcp("192.0.2.9", 1, "10.0.0.5", 22)));
   EXPECT_EQ(engine.counters().interpreted, 1u);
   EXPECT_EQ(engine.counters().compiles, 0u);
+}
+
+TEST_F(FilterEngineTest, ReplacedFiltersAreFreedWithoutAnyoneAsking) {
+  FilterEngine engine(&rcu_, {.jit = false, .reclaim_period = 1ms});
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(engine.SetPolicy(SshFrom("192.0.2.0/24")).ok());
+  // No worker is registered: the background thread frees the nine replaced filters by itself.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (rcu_.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(rcu_.pending(), 0u);
 }
 
 TEST_F(FilterEngineTest, BypassSkipsFiltering) {
