@@ -46,7 +46,7 @@ struct FilterWorkerConfig {
 
 inline constexpr uint16_t kMaxFilterBurst = 32;
 
-class FilterWorker {
+class alignas(64) FilterWorker {
  public:
   explicit FilterWorker(const FilterWorkerConfig& config);
 
@@ -81,7 +81,7 @@ class FilterWorker {
   std::atomic<uint64_t> counts_[kVerdictCount] = {};
 };
 
-// Decides `n` packets (a burst: at most kMaxFilterBurst are looked up ahead) of the vnic of `slot`,
+// Decides `n` packets (looked up kMaxFilterBurst at a time, prefetched) of the vnic of `slot`,
 // all travelling in `direction` (inbound: to the VM; outbound: from the VM). `now` is in the
 // conntrack's ticks.
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
