@@ -1,0 +1,80 @@
+// The parsed packet the filter and conntrack consume: fixed layout, the fields the per-packet
+// decision reads in the first cache line, the rest (ICMP error inner tuple) in the second.
+// Addresses are network order; an IPv4 address sits in the first 4 bytes of its 16 and the other
+// 12 bytes are zero, so IPv4 and IPv6 compare the same way. Ports and ids are host order.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace butterfly {
+
+using IpBytes = std::array<uint8_t, 16>;
+
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+
+inline constexpr uint8_t kTcpFin = 0x01;
+inline constexpr uint8_t kTcpSyn = 0x02;
+inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpAck = 0x10;
+
+// PacketKey::fragment bits.
+inline constexpr uint8_t kFragmentMore = 0x01;      // more fragments follow (MF)
+inline constexpr uint8_t kFragmentNonFirst = 0x02;  // offset != 0: no L4 header in this packet
+
+// The tuple of the packet an ICMP error quotes (as that packet travelled: src is its sender).
+struct InnerTuple {
+  IpBytes src{};
+  IpBytes dst{};
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  uint8_t proto = 0;
+  uint8_t pad[3]{};
+};
+
+struct alignas(64) PacketKey {
+  IpBytes src{};
+  IpBytes dst{};
+  uint16_t src_port = 0;  // tcp/udp only
+  uint16_t dst_port = 0;  // tcp/udp only
+  uint8_t family = 0;     // 4 or 6 (IpFamily values); 0 when not parsed
+  uint8_t proto = 0;      // IP protocol (IPv6: the upper-layer header after extension headers)
+  uint8_t tcp_flags = 0;
+  uint8_t fragment = 0;      // kFragment* bits
+  uint32_t fragment_id = 0;  // IPv4 identification or IPv6 fragment header id
+  uint8_t icmp_type = 0;
+  uint8_t icmp_code = 0;
+  uint16_t icmp_id = 0;   // echo request/reply identifier
+  uint8_t has_inner = 0;  // 1 when `inner` holds the tuple quoted by an ICMP error
+  uint8_t pad[15]{};
+  InnerTuple inner;
+
+  bool is_v4() const { return family == 4; }
+  bool is_fragment() const { return fragment != 0; }
+  bool is_non_first_fragment() const { return fragment & kFragmentNonFirst; }
+};
+static_assert(offsetof(PacketKey, inner) == 64, "hot fields fit the first cache line");
+static_assert(sizeof(PacketKey) == 128);
+
+// Why ParsePacketKey refused a packet. Numbers are stable (counters are keyed on them).
+enum class ParseStatus : uint8_t {
+  kOk = 0,
+  kNotIp = 1,      // ethertype is neither IPv4 nor IPv6
+  kTruncated = 2,  // a header runs past the buffer
+  kBadHeader = 3,  // version, header length or total length inconsistent
+  kTooManyExtHeaders = 4,
+};
+const char* ParseStatusName(ParseStatus status);
+
+// ICMP/ICMPv6 types the filter gives a meaning to.
+bool IsIcmpError(uint8_t family, uint8_t icmp_type);
+bool IsIcmpEcho(uint8_t family, uint8_t icmp_type);
+
+// Parses the L3 header at `l3` (`len` bytes, starting at the IP header) and what follows into
+// `key`. Never reads past `len`. A packet whose ICMP error quote is cut short still parses (the
+// quote is then ignored: has_inner stays 0).
+ParseStatus ParsePacketKey(const uint8_t* l3, size_t len, uint16_t ethertype, PacketKey* key);
+
+}  // namespace butterfly

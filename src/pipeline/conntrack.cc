@@ -1,0 +1,411 @@
+#include "pipeline/conntrack.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <random>
+
+namespace butterfly {
+namespace {
+
+constexpr uint8_t kTcp = 6;
+constexpr uint8_t kUdp = 17;
+
+uint64_t Word(const uint8_t* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+bool IsIcmpFamily(uint8_t family, uint8_t proto) { return proto == (family == 4 ? 1 : 58); }
+
+void FlowPorts(uint8_t family, uint8_t proto, uint16_t src_port, uint16_t dst_port,
+               uint16_t icmp_id, uint8_t icmp_type, uint16_t* a, uint16_t* b) {
+  if (proto == kTcp || proto == kUdp) {
+    *a = src_port;
+    *b = dst_port;
+  } else if (IsIcmpFamily(family, proto) && IsIcmpEcho(family, icmp_type)) {
+    // Request and reply carry the same id: the key stays symmetric.
+    *a = *b = icmp_id;
+  } else {
+    *a = *b = 0;
+  }
+}
+
+// Writes `key` in whole words: Hash() reads it back as words right away, and a word load from
+// several narrower stores cannot be forwarded from the store buffer (a stall of ~15 cycles).
+void Normalize(const IpBytes& src, const IpBytes& dst, uint16_t src_port, uint16_t dst_port,
+               uint8_t proto, uint8_t family, uint32_t vnic, FlowKey* key, bool* from_lo) {
+  *from_lo = !EndpointBefore(dst, dst_port, src, src_port);
+  const IpBytes& lo = *from_lo ? src : dst;
+  const IpBytes& hi = *from_lo ? dst : src;
+  uint64_t lo_port = *from_lo ? src_port : dst_port;
+  uint64_t hi_port = *from_lo ? dst_port : src_port;
+  std::memcpy(key->lo_addr.data(), lo.data(), 16);
+  std::memcpy(key->hi_addr.data(), hi.data(), 16);
+  uint64_t ports_and_vnic = lo_port | hi_port << 16 | uint64_t{vnic} << 32;
+  std::memcpy(&key->lo_port, &ports_and_vnic, 8);
+  uint32_t tail = uint32_t{proto} | uint32_t{family} << 8;
+  std::memcpy(&key->proto, &tail, 4);
+}
+
+void PutBe(std::string* out, uint64_t value, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out->push_back(static_cast<char>(value >> (8 * i)));
+}
+
+uint64_t GetBe(const uint8_t* p, int bytes) {
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = value << 8 | p[i];
+  return value;
+}
+
+constexpr char kMagic[4] = {'B', 'F', 'C', 'T'};
+constexpr uint16_t kFormatVersion = 1;
+constexpr size_t kHeaderBytes = 4 + 2 + 2 + 4;
+constexpr size_t kRecordBytes = 4 + 16 + 16 + 2 + 2 + 4;
+
+}  // namespace
+
+bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_t b_port) {
+  uint64_t a_high = __builtin_bswap64(Word(a.data())), b_high = __builtin_bswap64(Word(b.data()));
+  if (a_high != b_high) return a_high < b_high;
+  uint64_t a_low = __builtin_bswap64(Word(a.data() + 8)),
+           b_low = __builtin_bswap64(Word(b.data() + 8));
+  if (a_low != b_low) return a_low < b_low;
+  return a_port < b_port;
+}
+
+PacketKey ConntrackEntry::OpenerKey() const {
+  bool opener_is_lo = flags & kFlowOpenerIsLo;
+  PacketKey opener;
+  opener.family = key.family;
+  opener.proto = key.proto;
+  opener.src = opener_is_lo ? key.lo_addr : key.hi_addr;
+  opener.dst = opener_is_lo ? key.hi_addr : key.lo_addr;
+  if (key.proto == kTcp || key.proto == kUdp) {
+    opener.src_port = opener_is_lo ? key.lo_port : key.hi_port;
+    opener.dst_port = opener_is_lo ? key.hi_port : key.lo_port;
+  }
+  return opener;
+}
+
+void MakeFlowKey(const PacketKey& key, uint32_t vnic, FlowKey* flow, bool* from_lo) {
+  uint16_t a, b;
+  FlowPorts(key.family, key.proto, key.src_port, key.dst_port, key.icmp_id, key.icmp_type, &a, &b);
+  Normalize(key.src, key.dst, a, b, key.proto, key.family, vnic, flow, from_lo);
+}
+
+FlowKey MakeFlowKey(const PacketKey& key, uint32_t vnic, bool* from_lo) {
+  FlowKey flow;
+  MakeFlowKey(key, vnic, &flow, from_lo);
+  return flow;
+}
+
+FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic) {
+  const InnerTuple& inner = key.inner;
+  FlowKey flow;
+  bool from_lo;
+  // The parser put an echo's id in both ports and left other ICMP at 0, as FlowPorts does.
+  Normalize(inner.src, inner.dst, inner.src_port, inner.dst_port, inner.proto, key.family, vnic,
+            &flow, &from_lo);
+  return flow;
+}
+
+Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
+  std::random_device entropy;
+  for (uint64_t& word : hash_key_) word = uint64_t{entropy()} << 32 | entropy();
+  config_.max_entries = std::max<uint32_t>(config_.max_entries, 1);
+  config_.ticks_per_second = std::max<uint64_t>(config_.ticks_per_second, 1);
+  auto ticks = [this](uint32_t seconds) {
+    return std::max<uint64_t>(uint64_t{seconds} * config_.ticks_per_second, 1);
+  };
+  timeout_ticks_[static_cast<int>(FlowState::kTcpSynSent)] = ticks(config_.tcp_opening_s);
+  timeout_ticks_[static_cast<int>(FlowState::kTcpSynReceived)] = ticks(config_.tcp_opening_s);
+  timeout_ticks_[static_cast<int>(FlowState::kTcpEstablished)] = ticks(config_.tcp_established_s);
+  timeout_ticks_[static_cast<int>(FlowState::kTcpClosing)] = ticks(config_.tcp_closing_s);
+  timeout_ticks_[static_cast<int>(FlowState::kTcpClosed)] = ticks(config_.tcp_closed_s);
+  timeout_ticks_[static_cast<int>(FlowState::kOneWay)] = ticks(config_.other_unreplied_s);
+  timeout_ticks_[static_cast<int>(FlowState::kTwoWay)] = ticks(config_.other_replied_s);
+  // At most 80% full: linear probing stays short.
+  slot_count_ = std::bit_ceil(size_t{config_.max_entries} * 5 / 4 + 1);
+  size_t bytes = slot_count_ * sizeof(ConntrackEntry);
+  constexpr size_t kHugePage = 2 << 20;
+  size_t alignment = bytes >= kHugePage ? kHugePage : alignof(ConntrackEntry);
+  bytes = (bytes + alignment - 1) / alignment * alignment;
+  auto* memory = static_cast<ConntrackEntry*>(std::aligned_alloc(alignment, bytes));
+  if (!memory) throw std::bad_alloc();
+  if (alignment == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint: may be refused
+  std::uninitialized_default_construct_n(memory, slot_count_);
+  slots_.reset(memory);
+  mask_ = slot_count_ - 1;
+}
+
+size_t Conntrack::SlotOf(const FlowKey& key) const { return Hash(key) & mask_; }
+
+ConntrackEntry* Conntrack::Find(const FlowKey& key, uint64_t hash, uint64_t now) {
+  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    ConntrackEntry& entry = slots_[i];
+    if (entry.expires == 0) return nullptr;
+    if (entry.key == key) {
+      if (entry.expires > now) return &entry;
+      Bump(counters_.expired);
+      EraseSlot(i);
+      return nullptr;
+    }
+  }
+}
+
+ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, bool from_lo,
+                                  Direction direction, uint64_t generation, uint64_t now) {
+  if (size_ >= config_.max_entries) {
+    ReclaimExpired(now, 64);
+    if (size_ >= config_.max_entries) {
+      Bump(counters_.full);
+      return nullptr;
+    }
+  }
+  size_t i = SlotOf(key);
+  // The key has no live entry (the caller looked): an expired one on the probe path may be
+  // overwritten in place, which keeps the chain intact.
+  while (slots_[i].expires != 0 && slots_[i].expires > now) i = (i + 1) & mask_;
+  ConntrackEntry& entry = slots_[i];
+  if (entry.expires == 0) {
+    ++size_;
+  } else {
+    Bump(counters_.expired);
+  }
+  entry.key = key;
+  entry.generation = generation;
+  entry.flags = static_cast<uint8_t>((from_lo ? kFlowOpenerIsLo : 0) |
+                                     (direction == Direction::kOutbound ? kFlowOpenerFromVm : 0));
+  if (key.proto == kTcp) {
+    uint8_t f = opener.tcp_flags;
+    if ((f & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+      entry.state = FlowState::kTcpSynSent;
+    } else if (f & kTcpFin) {
+      entry.state = FlowState::kTcpClosing;
+      entry.flags |= kFlowFinFromOpener;
+    } else {
+      // Picked up mid-stream (a restart, an import, a flow the rules allow both ways).
+      entry.state = FlowState::kTcpEstablished;
+    }
+  } else {
+    entry.state = FlowState::kOneWay;
+  }
+  entry.expires = now + TimeoutTicks(entry.state);
+  if (IsIcmpFamily(key.family, key.proto))
+    entry.expires = now + config_.icmp_s * config_.ticks_per_second;
+  if (key.proto == kUdp) entry.expires = now + config_.udp_unreplied_s * config_.ticks_per_second;
+  Bump(counters_.inserted);
+  return &entry;
+}
+
+void Conntrack::Erase(ConntrackEntry* entry) { EraseSlot(entry - slots_.get()); }
+
+void Conntrack::EraseSlot(size_t hole) {
+  // Backward shift: pull later entries of the chain into the hole when their home slot allows.
+  for (size_t j = (hole + 1) & mask_; slots_[j].expires != 0; j = (j + 1) & mask_) {
+    size_t home = SlotOf(slots_[j].key);
+    bool home_in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!home_in_range) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole].expires = 0;
+  --size_;
+}
+
+bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo, uint64_t now) {
+  bool from_opener = from_lo == static_cast<bool>(entry->flags & kFlowOpenerIsLo);
+  if (entry->key.proto != kTcp) {
+    if (!from_opener) entry->state = FlowState::kTwoWay;
+    uint64_t seconds;
+    if (IsIcmpFamily(entry->key.family, entry->key.proto)) {
+      seconds = config_.icmp_s;
+    } else if (entry->key.proto == kUdp) {
+      seconds =
+          entry->state == FlowState::kTwoWay ? config_.udp_replied_s : config_.udp_unreplied_s;
+    } else {
+      seconds =
+          entry->state == FlowState::kTwoWay ? config_.other_replied_s : config_.other_unreplied_s;
+    }
+    entry->expires = now + std::max<uint64_t>(seconds * config_.ticks_per_second, 1);
+    return true;
+  }
+  uint8_t f = key.tcp_flags;
+  bool syn_only = (f & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  if (f & kTcpRst) {
+    entry->state = FlowState::kTcpClosed;
+  } else {
+    switch (entry->state) {
+      case FlowState::kTcpSynSent:
+        if (!from_opener) {
+          // Until the handshake goes on, the only replies are a SYN-ACK (or a SYN: both opened).
+          if (!(f & kTcpSyn)) return false;
+          if (f & kTcpAck) entry->state = FlowState::kTcpSynReceived;
+        }
+        break;
+      case FlowState::kTcpSynReceived:
+        if (from_opener && (f & kTcpAck) && !(f & kTcpSyn)) {
+          entry->state = FlowState::kTcpEstablished;
+        }
+        break;
+      case FlowState::kTcpEstablished:
+      case FlowState::kTcpClosing:
+        if (from_opener && syn_only && entry->state == FlowState::kTcpClosing &&
+            (entry->flags & kFlowFinFromResponder) && (entry->flags & kFlowFinFromOpener)) {
+          // The port pair is reused for a new connection after a full close.
+          entry->state = FlowState::kTcpSynSent;
+          entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
+          break;
+        }
+        if (f & kTcpFin) {
+          entry->flags |= from_opener ? kFlowFinFromOpener : kFlowFinFromResponder;
+          entry->state = FlowState::kTcpClosing;
+        }
+        break;
+      case FlowState::kTcpClosed:
+        if (from_opener && syn_only) {
+          entry->state = FlowState::kTcpSynSent;
+          entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
+          break;
+        }
+        // After a reset, the responder has nothing more to say.
+        if (!from_opener) return false;
+        break;
+      case FlowState::kOneWay:
+      case FlowState::kTwoWay:
+        break;
+    }
+  }
+  entry->expires = now + TimeoutTicks(entry->state);
+  return true;
+}
+
+size_t Conntrack::ReclaimExpired(uint64_t now, size_t slots) {
+  size_t freed = 0;
+  for (size_t visited = 0; visited < slots; ++visited) {
+    ConntrackEntry& entry = slots_[reclaim_cursor_];
+    if (entry.expires != 0 && entry.expires <= now) {
+      // A later entry may shift into this slot: look at it again on the next step.
+      EraseSlot(reclaim_cursor_);
+      Bump(counters_.expired);
+      ++freed;
+    } else {
+      reclaim_cursor_ = (reclaim_cursor_ + 1) & mask_;
+    }
+  }
+  return freed;
+}
+
+std::string Conntrack::Export(uint32_t vnic, uint64_t now) const {
+  std::string body;
+  uint32_t count = 0;
+  for (size_t i = 0; i < slot_count_; ++i) {
+    const ConntrackEntry& entry = slots_[i];
+    if (entry.expires <= now || entry.key.vnic != vnic) continue;
+    ++count;
+    body.push_back(static_cast<char>(entry.key.family));
+    body.push_back(static_cast<char>(entry.key.proto));
+    body.push_back(static_cast<char>(entry.state));
+    body.push_back(static_cast<char>(entry.flags));
+    body.append(reinterpret_cast<const char*>(entry.key.lo_addr.data()), 16);
+    body.append(reinterpret_cast<const char*>(entry.key.hi_addr.data()), 16);
+    PutBe(&body, entry.key.lo_port, 2);
+    PutBe(&body, entry.key.hi_port, 2);
+    uint64_t remaining_ms = (entry.expires - now) * 1000 / config_.ticks_per_second;
+    PutBe(&body, std::min<uint64_t>(remaining_ms, UINT32_MAX), 4);
+  }
+  std::string out(kMagic, 4);
+  PutBe(&out, kFormatVersion, 2);
+  PutBe(&out, kRecordBytes, 2);
+  PutBe(&out, count, 4);
+  return out + body;
+}
+
+Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) {
+  const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  if (bytes.size() < kHeaderBytes || std::memcmp(p, kMagic, 4) != 0) {
+    return Fail("conntrack import: not a Butterfly conntrack export (bad magic or too short)");
+  }
+  if (GetBe(p + 4, 2) != kFormatVersion) {
+    return Fail("conntrack import: unsupported format version " + std::to_string(GetBe(p + 4, 2)));
+  }
+  if (GetBe(p + 6, 2) != kRecordBytes) return Fail("conntrack import: unexpected record size");
+  uint64_t count = GetBe(p + 8, 4);
+  if (bytes.size() != kHeaderBytes + count * kRecordBytes) {
+    return Fail("conntrack import: " + std::to_string(bytes.size()) + " bytes for " +
+                std::to_string(count) + " flows");
+  }
+  struct Record {
+    FlowKey key;
+    FlowState state;
+    uint8_t flags;
+    uint64_t remaining_ms;
+  };
+  std::vector<Record> records;
+  records.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint8_t* r = p + kHeaderBytes + i * kRecordBytes;
+    auto fail = [i](const std::string& why) {
+      return Fail("conntrack import: flow " + std::to_string(i) + ": " + why);
+    };
+    Record record;
+    record.key.vnic = vnic;
+    record.key.family = r[0];
+    record.key.proto = r[1];
+    std::memcpy(record.key.lo_addr.data(), r + 4, 16);
+    std::memcpy(record.key.hi_addr.data(), r + 20, 16);
+    record.key.lo_port = static_cast<uint16_t>(GetBe(r + 36, 2));
+    record.key.hi_port = static_cast<uint16_t>(GetBe(r + 38, 2));
+    record.remaining_ms = GetBe(r + 40, 4);
+    record.flags = r[3];
+    if (record.key.family != 4 && record.key.family != 6) return fail("bad address family");
+    if (record.key.family == 4) {
+      IpBytes zero{};
+      if (std::memcmp(record.key.lo_addr.data() + 4, zero.data(), 12) != 0 ||
+          std::memcmp(record.key.hi_addr.data() + 4, zero.data(), 12) != 0) {
+        return fail("IPv4 address with bytes past the fourth");
+      }
+    }
+    if (r[2] >= kFlowStateCount) return fail("bad state");
+    record.state = static_cast<FlowState>(r[2]);
+    bool tcp_state = r[2] <= static_cast<uint8_t>(FlowState::kTcpClosed);
+    if (tcp_state != (record.key.proto == kTcp)) return fail("state does not fit the protocol");
+    if (record.flags & ~0x0f) return fail("unknown flags");
+    if (EndpointBefore(record.key.hi_addr, record.key.hi_port, record.key.lo_addr,
+                       record.key.lo_port)) {
+      return fail("endpoints out of order");
+    }
+    if (record.remaining_ms == 0) return fail("already expired");
+    records.push_back(record);
+  }
+  size_t imported = 0;
+  for (const Record& record : records) {
+    ConntrackEntry* entry = Find(record.key, now);
+    if (!entry) {
+      PacketKey opener;  // the state is overwritten below
+      entry = Insert(record.key, opener, record.flags & kFlowOpenerIsLo,
+                     record.flags & kFlowOpenerFromVm ? Direction::kOutbound : Direction::kInbound,
+                     0, now);
+    }
+    if (!entry) {
+      return Fail("conntrack import: table full after " + std::to_string(imported) + " of " +
+                  std::to_string(records.size()) + " flows");
+    }
+    entry->state = record.state;
+    entry->flags = record.flags;
+    entry->generation = 0;
+    entry->expires =
+        now + std::max<uint64_t>(record.remaining_ms * config_.ticks_per_second / 1000, 1);
+    ++imported;
+  }
+  return Ok();
+}
+
+}  // namespace butterfly

@@ -1,0 +1,179 @@
+// Connection tracking for one worker (never shared): a preallocated, bounded open-addressing
+// table (linear probing, backward-shift deletion, so no tombstones) of flows keyed on the
+// normalized 5-tuple and the vnic. No allocation, lock or system call after construction; expired
+// entries are reclaimed a few slots per call. Only the owning worker touches it; the counters may
+// be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/result.h"
+#include "jit/packet_key.h"
+
+namespace butterfly {
+
+struct ConntrackConfig {
+  uint32_t max_entries = 1u << 20;
+  // The unit of every `now` the table is given (1000: milliseconds; the TSC rate: TSC ticks).
+  uint64_t ticks_per_second = 1000;
+  // Idle timeouts in seconds, per protocol and state.
+  uint32_t tcp_opening_s = 60;          // SYN seen, handshake not finished
+  uint32_t tcp_established_s = 432000;  // five days, as AWS and Linux keep idle TCP flows
+  uint32_t tcp_closing_s = 120;         // a FIN seen (and TIME_WAIT)
+  uint32_t tcp_closed_s = 10;           // after a RST
+  uint32_t udp_unreplied_s = 30;
+  uint32_t udp_replied_s = 180;
+  uint32_t icmp_s = 30;
+  uint32_t other_unreplied_s = 60;
+  uint32_t other_replied_s = 600;
+};
+
+// Both endpoints in a canonical order (the lower address/port pair first), so a packet and its
+// reply find the same entry with one lookup.
+struct FlowKey {
+  IpBytes lo_addr{};
+  IpBytes hi_addr{};
+  uint16_t lo_port = 0;
+  uint16_t hi_port = 0;
+  uint32_t vnic = 0;
+  uint8_t proto = 0;
+  uint8_t family = 0;
+  uint8_t pad[2]{};
+
+  bool operator==(const FlowKey& other) const {
+    return std::memcmp(this, &other, sizeof(FlowKey)) == 0;
+  }
+};
+static_assert(sizeof(FlowKey) == 44);
+
+enum class FlowState : uint8_t {
+  kTcpSynSent = 0,
+  kTcpSynReceived = 1,  // SYN-ACK seen
+  kTcpEstablished = 2,
+  kTcpClosing = 3,  // FIN seen from one side or both
+  kTcpClosed = 4,   // RST seen
+  kOneWay = 5,      // not TCP: only the opener has sent
+  kTwoWay = 6,      // not TCP: the other side replied
+};
+inline constexpr int kFlowStateCount = 7;
+
+// ConntrackEntry::flags bits.
+inline constexpr uint8_t kFlowOpenerIsLo = 0x01;    // the opener is FlowKey's lo endpoint
+inline constexpr uint8_t kFlowOpenerFromVm = 0x02;  // opened outbound (by the VM)
+inline constexpr uint8_t kFlowFinFromOpener = 0x04;
+inline constexpr uint8_t kFlowFinFromResponder = 0x08;
+
+struct alignas(64) ConntrackEntry {
+  FlowKey key;
+  FlowState state = FlowState::kOneWay;
+  uint8_t flags = 0;
+  uint8_t pad[2]{};
+  uint64_t generation = 0;  // of the policy that admitted the flow (0: re-check on next packet)
+  uint64_t expires = 0;     // in ticks; 0 marks a free slot
+
+  bool opener_from_vm() const { return flags & kFlowOpenerFromVm; }
+  Direction opener_direction() const {
+    return opener_from_vm() ? Direction::kOutbound : Direction::kInbound;
+  }
+  // The opener's tuple as a PacketKey (its first packet, as far as the rules can tell).
+  PacketKey OpenerKey() const;
+};
+static_assert(sizeof(ConntrackEntry) == 64);
+
+// The canonical order of two endpoints (address, then port): lexicographic, so it is the same on
+// every host (exports travel between hosts).
+bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_t b_port);
+
+// The key of `key`'s flow for `vnic`, and whether `key` travels from lo to hi.
+FlowKey MakeFlowKey(const PacketKey& key, uint32_t vnic, bool* from_lo);
+void MakeFlowKey(const PacketKey& key, uint32_t vnic, FlowKey* flow, bool* from_lo);
+// The key an ICMP error's quoted packet belongs to (the flow the error is about).
+FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic);
+
+class Conntrack {
+ public:
+  struct Counters {
+    std::atomic<uint64_t> inserted{0};
+    std::atomic<uint64_t> expired{0};  // reclaimed after their timeout
+    std::atomic<uint64_t> full{0};     // inserts refused: the table was full
+  };
+
+  explicit Conntrack(const ConntrackConfig& config);
+  Conntrack(const Conntrack&) = delete;
+  Conntrack& operator=(const Conntrack&) = delete;
+
+  // Keyed with per-table random words: flow keys come from the network, and a fixed hash would
+  // let a sender pile its flows onto one probe chain.
+  uint64_t Hash(const FlowKey& key) const {
+    uint64_t w[6];
+    std::memcpy(w, &key, 40);
+    uint32_t tail;
+    std::memcpy(&tail, reinterpret_cast<const uint8_t*>(&key) + 40, 4);
+    w[5] = tail;
+    // Three independent products (NH-style), then a mix: short dependency chains.
+    uint64_t h = (w[0] ^ hash_key_[0]) * (w[1] ^ hash_key_[1]) +
+                 (w[2] ^ hash_key_[2]) * (w[3] ^ hash_key_[3]) +
+                 (w[4] ^ hash_key_[4]) * (w[5] ^ hash_key_[5]);
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+  }
+  // Starts loading the slot `hash` leads to: a burst prefetches all its lookups first.
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
+  // The live entry of `key`, or null. Its expiry is not refreshed (Track does that).
+  ConntrackEntry* Find(const FlowKey& key, uint64_t hash, uint64_t now);
+  ConntrackEntry* Find(const FlowKey& key, uint64_t now) { return Find(key, Hash(key), now); }
+  // Creates the entry of a flow `key` (which must not have one) opened by a packet of
+  // `direction` from the lo endpoint when `from_lo`. Null when the table is full.
+  ConntrackEntry* Insert(const FlowKey& key, const PacketKey& opener, bool from_lo,
+                         Direction direction, uint64_t generation, uint64_t now);
+  void Erase(ConntrackEntry* entry);
+  // Updates the flow's state with a packet of it; false when the packet does not belong to the
+  // flow as tracked (a reply before the handshake allows one): it must then pass the rules.
+  bool Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo, uint64_t now);
+  // Frees expired entries among the next `slots` slots; returns how many it freed.
+  size_t ReclaimExpired(uint64_t now, size_t slots);
+
+  size_t size() const { return size_; }
+  size_t capacity() const { return config_.max_entries; }
+  const Counters& counters() const { return counters_; }
+  uint64_t ticks_per_second() const { return config_.ticks_per_second; }
+
+  // The vnic's flows as bytes (the API's nic_export FwData), and back into this table (a later
+  // nic_add of the same VM): a versioned format, validated whole before anything is inserted.
+  // Imported flows carry generation 0, so the policy in force re-checks each on its next packet.
+  std::string Export(uint32_t vnic, uint64_t now) const;
+  Status Import(const std::string& bytes, uint32_t vnic, uint64_t now);
+
+ private:
+  uint64_t TimeoutTicks(FlowState state) const { return timeout_ticks_[static_cast<int>(state)]; }
+  size_t SlotOf(const FlowKey& key) const;
+  void EraseSlot(size_t slot);
+  static void Bump(std::atomic<uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  ConntrackConfig config_;
+  uint64_t hash_key_[6];
+  uint64_t timeout_ticks_[kFlowStateCount];
+  struct Free {
+    void operator()(ConntrackEntry* slots) const { std::free(slots); }
+  };
+  // Huge pages when the kernel allows: one TLB entry covers 32768 entries, not 64.
+  std::unique_ptr<ConntrackEntry[], Free> slots_;
+  size_t slot_count_ = 0;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+  size_t reclaim_cursor_ = 0;
+  Counters counters_;
+};
+
+}  // namespace butterfly

@@ -1,0 +1,146 @@
+#include "pipeline/filter_stage.h"
+
+#include <algorithm>
+
+#include "jit/infrastructure_traffic.h"
+
+namespace butterfly {
+
+const char* VerdictName(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::kPassRule:
+      return "rule";
+    case Verdict::kPassConntrack:
+      return "conntrack";
+    case Verdict::kPassRelated:
+      return "related";
+    case Verdict::kPassInfrastructure:
+      return "infrastructure";
+    case Verdict::kPassFragment:
+      return "fragment";
+    case Verdict::kPassBypass:
+      return "bypass";
+    case Verdict::kDropNoRule:
+      return "filter";
+    case Verdict::kDropAntispoof:
+      return "antispoof";
+    case Verdict::kDropConntrackFull:
+      return "conntrack_full";
+    case Verdict::kDropMalformed:
+      return "malformed";
+    case Verdict::kDropNoPolicy:
+      return "no_policy";
+    case Verdict::kDropFragment:
+      return "fragment_unmatched";
+  }
+  return "?";
+}
+
+FilterWorker::FilterWorker(const FilterWorkerConfig& config)
+    : config_(config),
+      conntrack_(config.conntrack),
+      fragments_(config.fragment_slots,
+                 uint64_t{config.fragment_lifetime_s} * conntrack_.ticks_per_second()) {}
+
+bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* entry) {
+  PacketKey opener = entry->OpenerKey();
+  Direction direction = entry->opener_direction();
+  // The vnic may have lost the address the VM opened the flow from.
+  if (direction == Direction::kOutbound && !program.SourceIsVnicAddress(opener)) return false;
+  if (!program.RulesAllow(direction, opener)) return false;
+  entry->generation = program.generation();
+  return true;
+}
+
+void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* flow) {
+  MakeFlowKey(key, vnic, &flow->key, &flow->from_lo);
+  flow->hash = conntrack_.Hash(flow->key);
+  conntrack_.Prefetch(flow->hash);
+}
+
+Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
+                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now) {
+  if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
+    if (key.has_inner) {
+      ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
+      if (flow && (flow->generation == program.generation() || StillAllowed(program, flow))) {
+        return Verdict::kPassRelated;
+      }
+    }
+    // Errors open no flow: unrelated ones pass only where a rule allows ICMP.
+    return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
+  }
+  const FlowKey& flow_key = prepared.key;
+  bool from_lo = prepared.from_lo;
+  ConntrackEntry* flow = conntrack_.Find(flow_key, prepared.hash, now);
+  if (flow && flow->generation != program.generation() && !StillAllowed(program, flow)) {
+    // The policy no longer admits the flow: cut it; this packet is judged on its own.
+    conntrack_.Erase(flow);
+    flow = nullptr;
+  }
+  if (flow) {
+    if (conntrack_.Track(flow, key, from_lo, now)) return Verdict::kPassConntrack;
+    // Not part of the flow as tracked (e.g. a reply before the handshake allows one).
+    return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
+  }
+  if (!program.RulesAllow(direction, key)) return Verdict::kDropNoRule;
+  // A reset closes; it opens nothing.
+  if (key.proto == kProtoTcp && (key.tcp_flags & kTcpRst)) return Verdict::kPassRule;
+  if (!conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now)) {
+    return Verdict::kDropConntrackFull;
+  }
+  return Verdict::kPassRule;
+}
+
+Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
+                             const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
+  if (key.family != 4 && key.family != 6) return Verdict::kDropMalformed;
+  if (direction == Direction::kOutbound) {
+    if (IsExemptFromVm(key)) return Verdict::kPassInfrastructure;
+    if (!program.SourceIsVnicAddress(key)) return Verdict::kDropAntispoof;
+    if (IsNeighborDiscoveryOrMld(key)) return Verdict::kPassInfrastructure;
+  } else if (IsExemptToVm(key)) {
+    return Verdict::kPassInfrastructure;
+  }
+  if (key.is_non_first_fragment()) {
+    return fragments_.Allowed(key, vnic, direction, now) ? Verdict::kPassFragment
+                                                         : Verdict::kDropFragment;
+  }
+  Verdict verdict = DecideFlow(program, vnic, direction, key, flow, now);
+  if (IsPass(verdict) && (key.fragment & kFragmentMore)) {
+    fragments_.Remember(key, vnic, direction, now);
+  }
+  return verdict;
+}
+
+void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
+                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now) {
+  const FilterProgram* program = slot.Current();
+  uint32_t vnic = slot.vnic_index();
+  uint32_t counts[kVerdictCount] = {};
+  ProgramKind kind = program ? program->kind() : ProgramKind::kDropAll;
+  if (kind == ProgramKind::kRules) {
+    FilterWorker::PreparedFlow flows[kMaxFilterBurst];
+    for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
+      uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
+      for (uint16_t i = 0; i < count; ++i) worker.Prepare(vnic, keys[start + i], &flows[i]);
+      for (uint16_t i = 0; i < count; ++i) {
+        Verdict verdict = worker.Decide(*program, vnic, direction, keys[start + i], flows[i], now);
+        out[start + i] = verdict;
+        ++counts[static_cast<int>(verdict)];
+      }
+    }
+    worker.conntrack_.ReclaimExpired(now, worker.config_.reclaim_slots_per_burst);
+  } else {
+    Verdict verdict = kind == ProgramKind::kBypass ? Verdict::kPassBypass : Verdict::kDropNoPolicy;
+    for (uint16_t i = 0; i < n; ++i) out[i] = verdict;
+    counts[static_cast<int>(verdict)] = n;
+  }
+  for (int v = 0; v < kVerdictCount; ++v) {
+    if (counts[v] == 0) continue;
+    auto& counter = worker.counts_[v];
+    counter.store(counter.load(std::memory_order_relaxed) + counts[v], std::memory_order_relaxed);
+  }
+}
+
+}  // namespace butterfly
