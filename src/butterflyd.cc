@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <zmq.hpp>
 
 #include "api/api_server.h"
@@ -16,6 +17,8 @@
 #include "core/dataplane.h"
 #include "core/log.h"
 #include "core/version.h"
+#include "pipeline/dpdk_dataplane.h"
+#include "pipeline/eal.h"
 
 namespace {
 
@@ -50,7 +53,9 @@ int main(int argc, char** argv) {
   }
   const DaemonConfig& config = args.config;
   if (config.dpdk_help) {
-    std::fputs("butterflyd: this build has no dataplane yet, so no DPDK options apply\n", stdout);
+    EalPlan help;
+    help.args = {"butterflyd", "--help"};
+    (void)InitEal(help);  // DPDK prints its options
     return 0;
   }
   LogInit("butterflyd", config.no_syslog ? LogSink::kStderr : LogSink::kSyslog, config.log_level);
@@ -67,9 +72,21 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  DisabledDataplane dataplane("this build has no dataplane yet; vnics are recorded, not connected");
-  LOG_WARNING("dataplane %s", dataplane.Describe().c_str());
-  Controller controller(config.socket_dir, dataplane);
+  std::unique_ptr<Dataplane> dataplane;
+  if (config.no_dataplane) {
+    dataplane = std::make_unique<DisabledDataplane>(
+        "started with --no-dataplane; vnics are recorded, not connected");
+    LOG_WARNING("dataplane %s", dataplane->Describe().c_str());
+  } else {
+    auto started = DpdkDataplane::Start(config);
+    if (!started) {
+      LOG_ERROR("dataplane: %s", started.error().c_str());
+      std::fprintf(stderr, "butterflyd: %s\n", started.error().c_str());
+      return 1;
+    }
+    dataplane = std::move(*started);
+  }
+  Controller controller(config.socket_dir, *dataplane);
   DispatcherLimits limits;
   Dispatcher dispatcher(controller, limits);
 

@@ -18,6 +18,7 @@
 #include "jit/interpreter.h"
 #include "jit/jit_compiler.h"
 #include "pipeline/conntrack.h"
+#include "pipeline/eal.h"
 #include "pipeline/filter_stage.h"
 
 namespace butterfly::bench {
@@ -351,7 +352,7 @@ int Main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  rte_eal_cleanup();
+  CleanupEal();
   return 0;
 }
 

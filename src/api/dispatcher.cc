@@ -277,6 +277,48 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       }
       break;
     }
+    case MessageV0_Request::kDpStatsFieldNumber:
+      DataplaneStatsToProto(controller_.dataplane(), response->mutable_dp_stats());
+      break;
+    case MessageV0_Request::kVniPeersSetFieldNumber: {
+      changes_state = true;
+      const auto& request_peers = request.vni_peers_set();
+      std::vector<IpAddress> peers;
+      bool clear = request_peers.peer_size() == 1 && request_peers.peer(0).empty();
+      for (int i = 0; i < request_peers.peer_size() && !clear; ++i) {
+        auto peer = IpAddress::Parse(request_peers.peer(i));
+        if (!peer) {
+          status = Fail("vni " + std::to_string(request_peers.vni()) + ": peer " + peer.error());
+          break;
+        }
+        peers.push_back(*peer);
+      }
+      if (status) status = controller_.SetVniPeers(request_peers.vni(), peers);
+      break;
+    }
+    case MessageV0_Request::kFdbAddFieldNumber:
+    case MessageV0_Request::kFdbDelFieldNumber: {
+      changes_state = true;
+      bool add = fields[0]->number() == MessageV0_Request::kFdbAddFieldNumber;
+      const MessageV0_FdbEntry& entry = add ? request.fdb_add() : request.fdb_del();
+      std::string where = "fdb vni " + std::to_string(entry.vni()) + ": ";
+      auto mac = MacAddress::Parse(entry.mac());
+      if (!mac) {
+        status = Fail(where + "mac " + mac.error());
+        break;
+      }
+      if (!add) {
+        status = controller_.RemoveStaticMac(entry.vni(), *mac);
+        break;
+      }
+      auto vtep = IpAddress::Parse(entry.vtep());
+      status = vtep ? controller_.AddStaticMac(entry.vni(), *mac, *vtep)
+                    : Status(Fail(where + "vtep " + vtep.error()));
+      break;
+    }
+    case MessageV0_Request::kFdbListFieldNumber:
+      FdbToProto(controller_, request.fdb_list(), response);
+      break;
     default:
       status = Fail("request field " + fields[0]->name() + " is not handled");
   }

@@ -1,5 +1,7 @@
 #include "api/proto_convert.h"
 
+#include <set>
+
 namespace butterfly {
 namespace {
 
@@ -209,6 +211,88 @@ void CountersToProto(const VnicCounters& counters, MessageV0_NicStats* stats) {
     auto* drop = stats->add_drops();
     drop->set_name(name);
     drop->set_value(value);
+  }
+}
+
+void DataplaneStatsToProto(const Dataplane& dataplane, MessageV0_DataplaneStats* stats) {
+  stats->set_description(dataplane.Describe());
+  std::optional<DataplaneStats> counters = dataplane.Stats();
+  if (!counters) return;
+  stats->set_tsc_hz(counters->tsc_hz);
+  for (const WorkerStats& worker : counters->workers) {
+    MessageV0_WorkerStats* out = stats->add_workers();
+    out->set_id(worker.id);
+    out->set_lcore(worker.lcore);
+    out->set_vnics(worker.vnics);
+    out->set_loops(worker.loops);
+    out->set_busy_loops(worker.busy_loops);
+    out->set_sleeps(worker.sleeps);
+    out->set_busy_cycles(worker.busy_cycles);
+    out->set_idle_cycles(worker.idle_cycles);
+    for (const StageStats& stage : worker.stages) {
+      MessageV0_StageStats* out_stage = out->add_stages();
+      out_stage->set_name(stage.name);
+      out_stage->set_packets(stage.packets);
+      out_stage->set_drops(stage.drops);
+      out_stage->set_cycles(stage.cycles);
+      out_stage->set_calls(stage.calls);
+    }
+    for (const auto& [name, value] : worker.drops) {
+      MessageV0_Counter* drop = out->add_drops();
+      drop->set_name(name);
+      drop->set_value(value);
+    }
+  }
+  for (const auto& [name, value] : counters->filter) {
+    MessageV0_Counter* counter = stats->add_filter();
+    counter->set_name(name);
+    counter->set_value(value);
+  }
+}
+
+void FdbToProto(const Controller& controller, const MessageV0_FdbListReq& request,
+                MessageV0_Response* response) {
+  const Model& model = controller.model();
+  auto wanted = [&request](uint32_t vni) { return !request.has_vni() || request.vni() == vni; };
+  std::set<uint32_t> vnis;
+  for (const auto& [id, vnic] : model.vnics()) {
+    if (!wanted(vnic.vni)) continue;
+    vnis.insert(vnic.vni);
+    MessageV0_FdbEntry* entry = response->add_fdb_list();
+    entry->set_vni(vnic.vni);
+    entry->set_mac(vnic.mac.ToString());
+    entry->set_kind("local");
+    entry->set_nic(id);
+  }
+  for (const auto& [key, vtep] : model.static_fdb()) {
+    if (!wanted(key.first)) continue;
+    MessageV0_FdbEntry* entry = response->add_fdb_list();
+    entry->set_vni(key.first);
+    entry->set_mac(key.second.ToString());
+    entry->set_vtep(vtep.ToString());
+    entry->set_kind("static");
+  }
+  for (const LearnedMac& learned : controller.dataplane().LearnedMacs()) {
+    if (!wanted(learned.vni)) continue;
+    MessageV0_FdbEntry* entry = response->add_fdb_list();
+    entry->set_vni(learned.vni);
+    entry->set_mac(learned.mac.ToString());
+    entry->set_vtep(learned.vtep.ToString());
+    entry->set_kind("learned");
+    entry->set_idle_seconds(learned.idle_seconds);
+  }
+  for (const auto& [vni, peers] : model.vni_peers()) {
+    if (wanted(vni)) vnis.insert(vni);
+  }
+  for (uint32_t vni : vnis) {
+    MessageV0_VniPeers* out = response->add_vni_list();
+    out->set_vni(vni);
+    auto peers = model.vni_peers().find(vni);
+    if (peers != model.vni_peers().end()) {
+      for (const IpAddress& peer : peers->second) out->add_peer(peer.ToString());
+    } else {
+      out->set_multicast_group(IpAddress::V4(0xe6000000u | vni).ToString());
+    }
   }
 }
 

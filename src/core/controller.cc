@@ -241,6 +241,71 @@ Status Controller::RemoveMember(const std::string& sg_id, const IpAddress& membe
   return Ok();
 }
 
+namespace {
+
+Status ValidateVtep(const std::string& what, const IpAddress& vtep) {
+  if (!vtep.is_v4()) {
+    return Fail(what + " " + vtep.ToString() + ": VTEPs are IPv4 (outer IPv6 is not supported yet)");
+  }
+  if (vtep.IsUnspecified() || vtep.IsMulticast()) {
+    return Fail(what + " " + vtep.ToString() + " is not a unicast address");
+  }
+  return Ok();
+}
+
+Status ValidateVni(uint32_t vni) {
+  if (vni > kMaxVni) return Fail("vni " + std::to_string(vni) + " is not below 2^24 (16777216)");
+  return Ok();
+}
+
+}  // namespace
+
+Status Controller::SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) {
+  if (auto valid = ValidateVni(vni); !valid) return valid;
+  std::vector<IpAddress> unique = WithoutDuplicates(peers);
+  for (const IpAddress& peer : unique) {
+    if (auto valid = ValidateVtep("vni " + std::to_string(vni) + ": peer", peer); !valid) {
+      return valid;
+    }
+  }
+  auto current = model_.vni_peers().find(vni);
+  if ((current == model_.vni_peers().end() && unique.empty()) ||
+      (current != model_.vni_peers().end() && current->second == unique)) {
+    return Ok();
+  }
+  dataplane_.SetVniPeers(vni, unique);
+  LOG_INFO("vni %u: %s", vni,
+           unique.empty() ? "floods to its multicast group"
+                          : ("floods to " + std::to_string(unique.size()) + " peer(s)").c_str());
+  model_.SetVniPeers(vni, std::move(unique));
+  return Ok();
+}
+
+Status Controller::AddStaticMac(uint32_t vni, const MacAddress& mac, const IpAddress& vtep) {
+  std::string where = "fdb vni " + std::to_string(vni) + " mac " + mac.ToString();
+  if (auto valid = ValidateVni(vni); !valid) return valid;
+  if (mac.IsMulticast() || mac.IsZero()) return Fail(where + ": not a unicast MAC address");
+  if (auto valid = ValidateVtep(where + ": vtep", vtep); !valid) return valid;
+  for (const auto& [id, vnic] : model_.vnics()) {
+    if (vnic.vni == vni && vnic.mac == mac) {
+      return Fail(where + ": that is local nic " + id + "'s MAC");
+    }
+  }
+  auto& entries = model_.static_fdb();
+  auto it = entries.find({vni, mac});
+  if (it != entries.end() && it->second == vtep) return Ok();
+  dataplane_.SetStaticMac(vni, mac, vtep);
+  entries[{vni, mac}] = vtep;
+  return Ok();
+}
+
+Status Controller::RemoveStaticMac(uint32_t vni, const MacAddress& mac) {
+  if (auto valid = ValidateVni(vni); !valid) return valid;
+  auto& entries = model_.static_fdb();
+  if (entries.erase({vni, mac}) > 0) dataplane_.SetStaticMac(vni, mac, std::nullopt);
+  return Ok();
+}
+
 void Controller::MarkDirty(const std::vector<std::string>& vnic_ids) {
   dirty_vnics_.insert(vnic_ids.begin(), vnic_ids.end());
 }

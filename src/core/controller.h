@@ -54,6 +54,13 @@ class Controller {
   Status AddMember(const std::string& sg_id, const IpAddress& member);
   Status RemoveMember(const std::string& sg_id, const IpAddress& member);
 
+  // Head-end replication peers of a VNI (IPv4 VTEPs); none: back to its multicast group.
+  Status SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers);
+  // A static remote MAC; learning never overrides it. Re-adding replaces its VTEP.
+  Status AddStaticMac(uint32_t vni, const MacAddress& mac, const IpAddress& vtep);
+  // Missing: success.
+  Status RemoveStaticMac(uint32_t vni, const MacAddress& mac);
+
   using Clock = std::chrono::steady_clock;
   // During a burst of changes, each vnic's policy is rebuilt at most once per window.
   static constexpr std::chrono::milliseconds kPublishWindow{5};

@@ -170,6 +170,9 @@ std::vector<OptionSpec> OptionTable() {
        }},
       {"--no-jit", {"general.no-jit"}, "", "Filter with the interpreter only (no LLVM compile)",
        Flag(&DaemonConfig::no_jit)},
+      {"--no-dataplane", {"general.no-dataplane"}, "",
+       "Serve the API without starting DPDK: vnics are recorded, not connected (dry runs, tests)",
+       Flag(&DaemonConfig::no_dataplane)},
       {"--vxlan-port", {"general.vxlan-port"}, "PORT", "UDP port of VXLAN (default 4789)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto port = ParseInteger(v, 1, 65535);

@@ -37,6 +37,7 @@ struct DaemonConfig {
   uint16_t vxlan_port = 4789;
   uint32_t conntrack_entries = 1u << 18;
   bool dpdk_help = false;
+  bool no_dataplane = false;
 };
 
 // What ParseDaemonArgs decided: run with the config, or exit now with `exit_code` after printing

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,6 +32,43 @@ struct VnicCounters {
   std::vector<std::pair<std::string, uint64_t>> drops;
 };
 
+// Per worker and per stage counters, for performance engineers (butterfly stats).
+struct StageStats {
+  std::string name;
+  uint64_t packets = 0;
+  uint64_t drops = 0;
+  uint64_t cycles = 0;
+  uint64_t calls = 0;
+};
+
+struct WorkerStats {
+  unsigned id = 0;
+  unsigned lcore = 0;
+  unsigned vnics = 0;
+  uint64_t loops = 0;
+  uint64_t busy_loops = 0;
+  uint64_t sleeps = 0;
+  uint64_t busy_cycles = 0;
+  uint64_t idle_cycles = 0;
+  std::vector<StageStats> stages;
+  std::vector<std::pair<std::string, uint64_t>> drops;
+};
+
+struct DataplaneStats {
+  uint64_t tsc_hz = 0;
+  std::vector<WorkerStats> workers;
+  // Filter engine and conntrack.
+  std::vector<std::pair<std::string, uint64_t>> filter;
+};
+
+// A remote MAC the dataplane learned from decapsulated traffic.
+struct LearnedMac {
+  uint32_t vni = 0;
+  MacAddress mac;
+  IpAddress vtep;
+  uint32_t idle_seconds = 0;
+};
+
 class Dataplane {
  public:
   virtual ~Dataplane() = default;
@@ -52,6 +90,22 @@ class Dataplane {
 
   virtual VnicLink Link(const Vnic& vnic) const = 0;
   virtual VnicCounters Counters(const Vnic& vnic) const = 0;
+  // Nothing when there are no workers.
+  virtual std::optional<DataplaneStats> Stats() const { return std::nullopt; }
+
+  // Broadcast and unknown traffic of `vni` goes to these VTEPs (head-end replication); none: to
+  // the VNI's multicast group.
+  virtual void SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) {
+    (void)vni;
+    (void)peers;
+  }
+  // A static remote MAC (vtep set) or its removal (vtep empty).
+  virtual void SetStaticMac(uint32_t vni, const MacAddress& mac, std::optional<IpAddress> vtep) {
+    (void)vni;
+    (void)mac;
+    (void)vtep;
+  }
+  virtual std::vector<LearnedMac> LearnedMacs() const { return {}; }
 };
 
 // Used until a dataplane is built in or when it cannot start: records nothing, forwards nothing,

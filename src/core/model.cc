@@ -137,6 +137,14 @@ void Model::PutSg(SecurityGroup sg) {
 
 void Model::RemoveSg(const std::string& id) { sgs_.erase(id); }
 
+void Model::SetVniPeers(uint32_t vni, std::vector<IpAddress> peers) {
+  if (peers.empty()) {
+    vni_peers_.erase(vni);
+  } else {
+    vni_peers_[vni] = std::move(peers);
+  }
+}
+
 std::vector<std::string> Model::VnicsUsingSg(const std::string& sg_id) const {
   std::vector<std::string> ids;
   for (const auto& [id, vnic] : vnics_) {

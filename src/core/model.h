@@ -127,6 +127,15 @@ class Model {
   void PutSg(SecurityGroup sg);
   void RemoveSg(const std::string& id);
 
+  // Head-end replication peers of VNIs that have some (others flood to their multicast group).
+  const std::map<uint32_t, std::vector<IpAddress>>& vni_peers() const { return vni_peers_; }
+  void SetVniPeers(uint32_t vni, std::vector<IpAddress> peers);
+  // Static remote MACs: (vni, mac) -> VTEP.
+  const std::map<std::pair<uint32_t, MacAddress>, IpAddress>& static_fdb() const {
+    return static_fdb_;
+  }
+  std::map<std::pair<uint32_t, MacAddress>, IpAddress>& static_fdb() { return static_fdb_; }
+
   // Vnics whose effective policy depends on the rules of `sg_id` (they list it).
   std::vector<std::string> VnicsUsingSg(const std::string& sg_id) const;
   // Vnics whose effective policy depends on the members of `sg_id` (one of their groups has a
@@ -136,6 +145,8 @@ class Model {
  private:
   std::map<std::string, Vnic> vnics_;
   std::map<std::string, SecurityGroup> sgs_;
+  std::map<uint32_t, std::vector<IpAddress>> vni_peers_;
+  std::map<std::pair<uint32_t, MacAddress>, IpAddress> static_fdb_;
 };
 
 }  // namespace butterfly

@@ -76,7 +76,7 @@ struct alignas(64) WorkerCounters {
 };
 
 // One vnic's counters, one instance per worker (only the vnic's owner writes most of them).
-struct alignas(64) VnicCounters {
+struct alignas(64) VnicPortCounters {
   Counter packets_in;  // from the VM
   Counter bytes_in;
   Counter packets_out;  // to the VM

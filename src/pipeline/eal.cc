@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -158,6 +159,13 @@ Result<std::vector<unsigned>> InitEal(const EalPlan& plan) {
                 "lcores, or leave them out");
   }
   return workers;
+}
+
+void CleanupEal() {
+  std::string runtime_dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  std::error_code ignored;
+  if (!runtime_dir.empty()) std::filesystem::remove_all(runtime_dir, ignored);
 }
 
 }  // namespace butterfly

@@ -34,4 +34,8 @@ Result<std::vector<std::string>> SplitArguments(const std::string& text);
 // Runs rte_eal_init; returns the worker lcore ids (not the main lcore).
 Result<std::vector<unsigned>> InitEal(const EalPlan& plan);
 
+// rte_eal_cleanup, and the removal of the runtime directory (/var/run/dpdk/<prefix>) DPDK leaves
+// behind: every run uses its own prefix, so nobody else needs it.
+void CleanupEal();
+
 }  // namespace butterfly

@@ -12,7 +12,7 @@
 
 namespace butterfly {
 
-Result<int> CreateTapInterface(const std::string& name, unsigned mtu) {
+Result<int> CreateTapInterface(const std::string& name, const uint8_t* mac, unsigned mtu) {
   if (name.size() >= IFNAMSIZ) return Fail("tap name '" + name + "' is too long");
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return Fail(std::string("cannot open /dev/net/tun: ") + std::strerror(errno));
@@ -32,8 +32,10 @@ Result<int> CreateTapInterface(const std::string& name, unsigned mtu) {
   }
   ifreq settings{};
   std::strncpy(settings.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  bool ok = true;
-  if (mtu > 0) {
+  settings.ifr_hwaddr.sa_family = 1;  // ARPHRD_ETHER
+  std::memcpy(settings.ifr_hwaddr.sa_data, mac, 6);
+  bool ok = ioctl(control, SIOCSIFHWADDR, &settings) == 0;
+  if (ok && mtu > 0) {
     settings.ifr_mtu = static_cast<int>(mtu);
     ok = ioctl(control, SIOCSIFMTU, &settings) == 0;
   }

@@ -1,6 +1,5 @@
 #include "pipeline/vhost_driver.h"
 
-#include <linux/virtio_net.h>
 #include <rte_vhost.h>
 #include <unistd.h>
 
@@ -17,12 +16,17 @@ namespace {
 VhostDriver* g_driver = nullptr;
 
 // Offloads the pipeline does not implement: the VM must hand over whole, checksummed frames.
-constexpr uint64_t kDisabledFeatures =
-    (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
-    (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
-    (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO) |
-    (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) |
-    (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO);
+// Feature bits of the virtio spec (5.1.3); <linux/virtio_net.h> does not compile as C++.
+constexpr uint64_t kDisabledFeatures = (1ULL << 0) |   // CSUM
+                                       (1ULL << 1) |   // GUEST_CSUM
+                                       (1ULL << 7) |   // GUEST_TSO4
+                                       (1ULL << 8) |   // GUEST_TSO6
+                                       (1ULL << 9) |   // GUEST_ECN
+                                       (1ULL << 10) |  // GUEST_UFO
+                                       (1ULL << 11) |  // HOST_TSO4
+                                       (1ULL << 12) |  // HOST_TSO6
+                                       (1ULL << 13) |  // HOST_ECN
+                                       (1ULL << 14);   // HOST_UFO
 
 
 }  // namespace

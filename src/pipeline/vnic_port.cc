@@ -84,7 +84,7 @@ VnicPort::VnicPort(const Vnic& vnic, uint32_t index, uint16_t owner, uint32_t ma
       max_workers_(max_workers),
       filter_(filter),
       settings_(VnicSettings::From(vnic).release()),
-      counters_(std::make_unique<VnicCounters[]>(max_workers)) {}
+      counters_(std::make_unique<VnicPortCounters[]>(max_workers)) {}
 
 VnicPort::~VnicPort() {
   delete settings_.load();

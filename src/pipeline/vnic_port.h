@@ -51,8 +51,8 @@ class VnicPort {
   const VnicSettings* ExchangeSettings(const VnicSettings* settings) {
     return settings_.exchange(settings, std::memory_order_acq_rel);
   }
-  VnicCounters& counters(uint16_t worker) { return counters_[worker]; }
-  const VnicCounters& counters(uint16_t worker) const { return counters_[worker]; }
+  VnicPortCounters& counters(uint16_t worker) { return counters_[worker]; }
+  const VnicPortCounters& counters(uint16_t worker) const { return counters_[worker]; }
   uint32_t max_workers() const { return max_workers_; }
 
   // vhost-user: the device id while a VM is attached, -1 otherwise.
@@ -78,7 +78,7 @@ class VnicPort {
   std::atomic<const VnicSettings*> settings_;
   std::atomic<int> vhost_vid_{-1};
   int tap_fd_ = -1;
-  std::unique_ptr<VnicCounters[]> counters_;
+  std::unique_ptr<VnicPortCounters[]> counters_;
 };
 
 }  // namespace butterfly

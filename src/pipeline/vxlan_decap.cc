@@ -39,7 +39,8 @@ std::optional<DecapResult> VxlanDecap(rte_mbuf* packet, const UnderlayInfo& unde
   uint32_t inner_offset = udp_offset + sizeof(UdpHeader) + sizeof(VxlanHeader);
   uint32_t inner_length = kIpOffset + total_length - inner_offset;
   if (inner_length < sizeof(EthernetHeader)) return std::nullopt;  // kMalformed
-  DecapResult result{ntohl(vxlan->vni) >> 8, ip->src};
+  DecapResult result{ntohl(vxlan->vni) >> 8, ip->src,
+                     rte_pktmbuf_mtod(packet, const EthernetHeader*)->src};
   // Ethernet padding after the IP packet, if any, goes with the outer headers.
   rte_pktmbuf_adj(packet, static_cast<uint16_t>(inner_offset));
   if (packet->pkt_len > inner_length) rte_pktmbuf_trim(packet, packet->pkt_len - inner_length);

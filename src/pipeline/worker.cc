@@ -111,7 +111,7 @@ uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
   uint16_t n = vnic.Receive(shared_.pool, frames, kBurst);
   if (n == 0) return 0;
   const VnicSettings& settings = *vnic.settings();
-  VnicCounters& vnic_counters = vnic.counters(id_);
+  VnicPortCounters& vnic_counters = vnic.counters(id_);
   uint64_t bytes = 0;
   for (uint16_t i = 0; i < n; ++i) bytes += frames[i]->pkt_len;
   vnic_counters.packets_in.Add(n);
@@ -329,7 +329,7 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
                                  Stage::kFilterIngress);
     uint64_t start = rte_rdtsc();
     uint16_t sent = vnic->Transmit(frames, kept);
-    VnicCounters& vnic_counters = vnic->counters(id_);
+    VnicPortCounters& vnic_counters = vnic->counters(id_);
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < sent; ++i) bytes += frames[i]->pkt_len;
     vnic_counters.packets_out.Add(sent);
@@ -398,6 +398,12 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
       continue;
     }
     ++decapped;
+    if (!table.neighbors.Find(decap->outer_src)) {
+      // Glean the way back from the tunnel packet itself: replies need no ARP round trip.
+      LearnEvent event{kLearnNeighbor, {}, 0, 0, decap->outer_src};
+      std::memcpy(event.mac, decap->outer_src_mac.data(), 6);
+      Report(event, uint64_t{decap->outer_src} << 32 | MacKey(event.mac) >> 16);
+    }
     const uint8_t* src = EthernetOf(packet)->src.data();
     if (!IsMulticastMac(src)) Learn(*vni, src, decap->outer_src);
     ForwardFromUnderlay(table, *vni, packet);
@@ -445,7 +451,8 @@ void Worker::Report(const LearnEvent& event, uint64_t dedup_key) {
   if (slot.first == dedup_key && slot.second == now_s_) return;
   slot = {dedup_key, now_s_};
   // A full ring only delays learning: the next packet reports again.
-  (void)rte_ring_mp_enqueue_elem(shared_.learn, &event, sizeof(LearnEvent));
+  LearnEvent copy = event;
+  (void)rte_ring_mp_enqueue_elem(shared_.learn, &copy, sizeof(LearnEvent));
 }
 
 void Worker::MaybeResolve(const ForwardingTable& table, uint32_t vtep) {

@@ -115,12 +115,14 @@ void AddDump(CLI::App& app, Command* command) {
     command->build = [](Client&, std::vector<MessageV0_Request>& out) {
       out.emplace_back().set_nic_details("");
       out.emplace_back().set_sg_details("");
+      out.emplace_back().mutable_fdb_list();
       return Ok();
     };
     command->render = [](const auto& answers, const Output& output) {
       const MessageV0_Response* nics = ResponseOrReport(*answers[0], "dump", output);
       const MessageV0_Response* sgs = ResponseOrReport(*answers[1], "dump", output);
-      if (!nics || !sgs) return false;
+      const MessageV0_Response* fdb = ResponseOrReport(*answers[2], "dump", output);
+      if (!nics || !sgs || !fdb) return false;
       proto::Messages requests;
       for (const auto& nic : nics->nic_details()) {
         proto::Message* message = requests.add_messages();
@@ -133,6 +135,25 @@ void AddDump(CLI::App& app, Command* command) {
         proto::Message* message = requests.add_messages();
         message->set_revision(0);
         *message->mutable_message_0()->mutable_request()->mutable_sg_add() = sg;
+      }
+      // Configuration only: peers of VNIs and static MACs (not local or learned ones).
+      for (const auto& vni : fdb->vni_list()) {
+        if (vni.peer_size() == 0) continue;
+        proto::Message* message = requests.add_messages();
+        message->set_revision(0);
+        MessageV0_VniPeers* peers =
+            message->mutable_message_0()->mutable_request()->mutable_vni_peers_set();
+        peers->set_vni(vni.vni());
+        *peers->mutable_peer() = vni.peer();
+      }
+      for (const auto& entry : fdb->fdb_list()) {
+        if (entry.kind() != "static") continue;
+        proto::Message* message = requests.add_messages();
+        message->set_revision(0);
+        MessageV0_FdbEntry* add = message->mutable_message_0()->mutable_request()->mutable_fdb_add();
+        add->set_vni(entry.vni());
+        add->set_mac(entry.mac());
+        add->set_vtep(entry.vtep());
       }
       std::string text;
       google::protobuf::TextFormat::PrintToString(requests, &text);

@@ -33,6 +33,7 @@ void AddNicCommands(CLI::App& app, Command* command);
 void AddSgCommands(CLI::App& app, Command* command);
 void AddAppCommands(CLI::App& app, Command* command);
 void AddKeygenCommand(CLI::App& app, Command* command);
+void AddDataplaneCommands(CLI::App& app, Command* command);
 
 // The response of an answer, or nullptr after printing why there is none (error code, failed
 // status) prefixed with the command's name.

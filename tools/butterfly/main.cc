@@ -51,7 +51,8 @@ const char* kFooter =
 std::vector<std::string> HelpWordToFlag(std::vector<std::string> args) {
   static const std::set<std::string> kCommandWords = {
       "nic", "sg", "add", "update", "del", "list", "details", "stats", "rule", "member", "set",
-      "status", "shutdown", "dump", "request", "config", "keygen", "server", "client"};
+      "status", "shutdown", "dump", "request", "config", "keygen", "server", "client",
+      "stats", "fdb", "vni", "peers"};
   static const std::set<std::string> kGlobalsWithValue = {"-e", "--endpoint", "-t", "--timeout",
                                                          "-k", "--key"};
   for (size_t i = 0; i < args.size(); ++i) {
@@ -76,6 +77,7 @@ std::unique_ptr<CLI::App> BuildApp(GlobalOptions& globals, Command* command) {
   AddNicCommands(*app, command);
   AddSgCommands(*app, command);
   AddAppCommands(*app, command);
+  AddDataplaneCommands(*app, command);
   AddKeygenCommand(*app, command);
   for (CLI::App* sub : app->get_subcommands({})) sub->fallthrough();
   // Set last: subcommands copy their parent's footer when they are created.

@@ -1,0 +1,538 @@
+#include "pipeline/dpdk_dataplane.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/log.h"
+#include "pipeline/eal.h"
+#include "pipeline/frame.h"
+#include "pipeline/tap_device.h"
+#include "pipeline/vxlan_encap.h"
+
+namespace butterfly {
+namespace {
+
+constexpr unsigned kMbufs = 32767;
+constexpr unsigned kMbufCache = 256;
+constexpr unsigned kHandoffRingSize = 4096;
+constexpr unsigned kLearnRingSize = 4096;
+// Learned remote MACs are forgotten after this long without traffic from them.
+constexpr uint32_t kRemoteMacAgeingSeconds = 300;
+
+}  // namespace
+
+Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::Start(const DaemonConfig& config) {
+  std::unique_ptr<DpdkDataplane> dataplane(new DpdkDataplane());
+  if (auto started = dataplane->Init(config); !started) return Error{started.error()};
+  return dataplane;
+}
+
+Status DpdkDataplane::Init(const DaemonConfig& config) {
+  config_ = config;
+  auto plan = PlanEal(config, ReadHostFacts());
+  if (!plan) return Error{plan.error()};
+  for (const std::string& note : plan->notes) LOG_INFO("dataplane: %s", note.c_str());
+  auto lcores = InitEal(*plan);
+  if (!lcores) return Error{lcores.error()};
+  worker_lcores_ = *lcores;
+  uint32_t workers = static_cast<uint32_t>(worker_lcores_.size());
+
+  pool_ = rte_pktmbuf_pool_create("butterfly_mbufs", kMbufs, kMbufCache, sizeof(MbufMeta),
+                                  RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (!pool_) {
+    return Fail("cannot allocate the packet buffers (" + std::to_string(kMbufs) +
+                " mbufs): give DPDK more memory (--dpdk-args \"-m 1024\") or hugepages");
+  }
+
+  if (!config.vtep_ip.empty()) {
+    auto vtep = IpAddress::Parse(config.vtep_ip);
+    if (!vtep || !vtep->is_v4()) {
+      return Fail("--ip " + config.vtep_ip + ": an IPv6 VTEP (outer IPv6) is not supported yet; "
+                  "give an IPv4 address");
+    }
+    std::memcpy(&vtep_ip_, vtep->bytes.data(), 4);
+    UnderlayPortConfig port_config;
+    port_config.port = config.dpdk_port;
+    port_config.tx_queues = static_cast<uint16_t>(workers);
+    port_config.mtu = config.nic_mtu;
+    port_config.mtu_max = config.nic_mtu_max;
+    for (const char* option : {"--vdev", "-a", "--allow", "-b", "--block"}) {
+      if (config.dpdk_args.find(option) != std::string::npos) port_config.device_requested = true;
+    }
+    auto port = OpenUnderlayPort(port_config, pool_);
+    if (!port) return Error{port.error()};
+    underlay_ = *port;
+    LOG_INFO("underlay: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, VTEP %s, VXLAN "
+             "port %u", port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2],
+             port->mac[3], port->mac[4], port->mac[5], port->mtu, config.vtep_ip.c_str(),
+             config.vxlan_port);
+  } else {
+    LOG_WARNING("underlay: none (no --ip): vnics talk within this host only");
+  }
+
+  rcu_ = std::make_unique<RcuDomain>(workers);
+  FilterEngine::Options filter_options;
+  filter_options.jit = !config.no_jit;
+  filter_engine_ = std::make_unique<FilterEngine>(rcu_.get(), filter_options);
+  vhost_ = std::make_unique<VhostDriver>(rcu_.get());
+
+  worker_counters_ = std::make_unique<WorkerCounters[]>(workers);
+  shared_.rcu = rcu_.get();
+  shared_.pool = pool_;
+  shared_.tsc_hz = rte_get_tsc_hz();
+  shared_.start_tsc = rte_rdtsc();
+  shared_.workers = workers;
+  shared_.counters = worker_counters_.get();
+  shared_.filter_config.conntrack.max_entries = config.conntrack_entries;
+  shared_.filter_config.conntrack.ticks_per_second = shared_.tsc_hz;
+  shared_.learn = rte_ring_create_elem("butterfly_learn", sizeof(LearnEvent), kLearnRingSize,
+                                       static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+  if (!shared_.learn) return Fail("cannot create the learning ring");
+  for (uint32_t w = 0; w < workers; ++w) {
+    std::string name = "butterfly_handoff_" + std::to_string(w);
+    rte_ring* ring = rte_ring_create(name.c_str(), kHandoffRingSize,
+                                     static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+    if (!ring) return Fail("cannot create " + name);
+    shared_.handoff.push_back(ring);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    Rebuild();
+  }
+  for (uint32_t w = 0; w < workers; ++w) {
+    rcu_->Register(w);
+    workers_.push_back(std::make_unique<Worker>(static_cast<uint16_t>(w), shared_));
+  }
+  for (uint32_t w = 0; w < workers; ++w) {
+    if (rte_eal_remote_launch(RunWorker, workers_[w].get(), worker_lcores_[w]) != 0) {
+      shared_.running.store(false);
+      rte_eal_mp_wait_lcore();
+      return Fail("cannot start worker " + std::to_string(w) + " on lcore " +
+                  std::to_string(worker_lcores_[w]));
+    }
+  }
+  workers_running_ = true;
+  housekeeping_ = std::thread([this] { Housekeeping(); });
+  LOG_INFO("dataplane: %s", Describe().c_str());
+  return Ok();
+}
+
+DpdkDataplane::~DpdkDataplane() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (housekeeping_.joinable()) housekeeping_.join();
+  // Ports go first (vhost callbacks may still arrive), then the workers stop.
+  std::map<std::string, std::unique_ptr<VnicPort>> vnics;
+  {
+    std::lock_guard lock(mutex_);
+    vnics.swap(vnics_);
+  }
+  for (auto& [id, port] : vnics) {
+    if (port->type() == VnicType::kVhostUserServer || port->type() == VnicType::kVhostUserClient) {
+      vhost_->Unregister(config_.socket_dir + "/qemu-vhost-" + id);
+    }
+  }
+  if (workers_running_) {
+    shared_.running.store(false);
+    rte_eal_mp_wait_lcore();
+  }
+  vhost_.reset();
+  filter_engine_.reset();
+  if (rcu_) rcu_->Synchronize();
+  delete shared_.table.exchange(nullptr);
+  vnics.clear();
+  if (underlay_) CloseUnderlayPort(*underlay_);
+  for (rte_ring* ring : shared_.handoff) rte_ring_free(ring);
+  rte_ring_free(shared_.learn);
+  rte_mempool_free(pool_);
+  rcu_.reset();
+  CleanupEal();
+}
+
+std::string DpdkDataplane::Describe() const {
+  std::string text = "running: " + std::to_string(worker_lcores_.size()) + " worker(s) on lcore";
+  for (unsigned lcore : worker_lcores_) text += " " + std::to_string(lcore);
+  text += underlay_ ? ", underlay " + underlay_->name + " (VTEP " + config_.vtep_ip + ")"
+                    : ", no underlay (no --ip)";
+  text += filter_engine_ && filter_engine_->jit_enabled() ? ", JIT filters" : ", interpreted filters";
+  return text;
+}
+
+uint32_t DpdkDataplane::NowSeconds() const {
+  return static_cast<uint32_t>((rte_rdtsc() - shared_.start_tsc) / shared_.tsc_hz);
+}
+
+Status DpdkDataplane::AddVnic(const Vnic& vnic, const std::string& path) {
+  FilterSlot* slot = filter_engine_->SlotOf(vnic.id);
+  uint32_t workers = static_cast<uint32_t>(worker_lcores_.size());
+  uint16_t owner = 0;
+  {
+    // The least loaded worker owns the new vnic.
+    std::lock_guard lock(mutex_);
+    std::vector<unsigned> load(workers);
+    for (const auto& [id, port] : vnics_) ++load[port->owner()];
+    owner = static_cast<uint16_t>(std::min_element(load.begin(), load.end()) - load.begin());
+  }
+  auto port = std::make_unique<VnicPort>(vnic, slot->vnic_index(), owner, workers, slot);
+  Status attached;
+  switch (vnic.type) {
+    case VnicType::kTap: {
+      unsigned mtu = underlay_ ? MaxInnerFrame(UnderlayInfo{true, 0, {}, 0, underlay_->mtu}) -
+                                     static_cast<unsigned>(sizeof(EthernetHeader))
+                               : 0;
+      auto fd = CreateTapInterface(path, vnic.mac.bytes.data(), mtu);
+      if (fd) {
+        port->set_tap_fd(*fd);
+      } else {
+        attached = Error{fd.error()};
+      }
+      break;
+    }
+    case VnicType::kVhostUserServer:
+    case VnicType::kVhostUserClient:
+      attached = vhost_->Register(port.get(), path, vnic.type == VnicType::kVhostUserClient);
+      break;
+    case VnicType::kBench:
+      break;
+  }
+  if (!attached) {
+    filter_engine_->RemoveVnic(vnic.id);
+    return attached;
+  }
+  std::lock_guard lock(mutex_);
+  vnics_[vnic.id] = std::move(port);
+  Rebuild();
+  return Ok();
+}
+
+Status DpdkDataplane::UpdateVnic(const Vnic& before, const Vnic& after, const std::string&) {
+  std::lock_guard lock(mutex_);
+  auto it = vnics_.find(before.id);
+  if (it == vnics_.end()) return Fail("no such vnic in the dataplane");
+  const VnicSettings* old = it->second->ExchangeSettings(VnicSettings::From(after).release());
+  rcu_->Defer([old] { delete old; });
+  if (before.vni != after.vni || before.mac != after.mac) Rebuild();
+  return Ok();
+}
+
+void DpdkDataplane::RemoveVnic(const Vnic& vnic) {
+  std::unique_ptr<VnicPort> port;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = vnics_.find(vnic.id);
+    if (it == vnics_.end()) return;
+    port = std::move(it->second);
+    vnics_.erase(it);
+    Rebuild();  // unpublished: no new burst will reach it
+  }
+  if (port->type() == VnicType::kVhostUserServer || port->type() == VnicType::kVhostUserClient) {
+    vhost_->Unregister(config_.socket_dir + "/qemu-vhost-" + vnic.id);
+  }
+  // Once every worker has passed a quiescent state none holds the port: free it now, so that a
+  // TAP interface of the same name can be created again at once.
+  rcu_->Synchronize();
+  filter_engine_->RemoveVnic(vnic.id);
+  port.reset();
+}
+
+void DpdkDataplane::SetPolicy(std::shared_ptr<const VnicPolicy> policy) {
+  std::string id = policy->vnic_id;
+  if (auto set = filter_engine_->SetPolicy(std::move(policy)); !set) {
+    LOG_ERROR("nic %s: policy refused, the vnic drops everything: %s", id.c_str(),
+              set.error().c_str());
+  }
+}
+
+VnicLink DpdkDataplane::Link(const Vnic& vnic) const {
+  std::lock_guard lock(mutex_);
+  auto it = vnics_.find(vnic.id);
+  if (it == vnics_.end()) return {"down", "not in the dataplane"};
+  const VnicPort& port = *it->second;
+  std::string worker = "worker " + std::to_string(port.owner());
+  switch (port.type()) {
+    case VnicType::kTap: return {"up", "kernel interface " + vnic.id + ", " + worker};
+    case VnicType::kVhostUserServer:
+      return port.Ready() ? VnicLink{"connected", worker}
+                          : VnicLink{"waiting", "socket ready, no VM attached"};
+    case VnicType::kVhostUserClient:
+      return port.Ready() ? VnicLink{"connected", worker}
+                          : VnicLink{"waiting", "connecting to QEMU's socket"};
+    case VnicType::kBench:
+      return {"down", "BENCH vnics are recorded but generate no traffic in this version"};
+  }
+  return {"down", ""};
+}
+
+VnicCounters DpdkDataplane::Counters(const Vnic& vnic) const {
+  VnicCounters out;
+  std::lock_guard lock(mutex_);
+  auto it = vnics_.find(vnic.id);
+  if (it == vnics_.end()) return out;
+  const VnicPort& port = *it->second;
+  std::array<uint64_t, kDropReasonCount> drops{};
+  for (uint32_t w = 0; w < port.max_workers(); ++w) {
+    const auto& counters = port.counters(static_cast<uint16_t>(w));
+    out.packets_in += counters.packets_in.Get();
+    out.bytes_in += counters.bytes_in.Get();
+    out.packets_out += counters.packets_out.Get();
+    out.bytes_out += counters.bytes_out.Get();
+    for (int r = 0; r < kDropReasonCount; ++r) drops[r] += counters.drops[r].Get();
+  }
+  for (int r = 0; r < kDropReasonCount; ++r) {
+    out.drops.emplace_back(DropReasonName(static_cast<DropReason>(r)), drops[r]);
+  }
+  return out;
+}
+
+std::optional<DataplaneStats> DpdkDataplane::Stats() const {
+  DataplaneStats stats;
+  stats.tsc_hz = shared_.tsc_hz;
+  std::vector<unsigned> vnics(worker_lcores_.size());
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, port] : vnics_) ++vnics[port->owner()];
+  }
+  for (size_t w = 0; w < worker_lcores_.size(); ++w) {
+    const WorkerCounters& counters = worker_counters_[w];
+    WorkerStats worker;
+    worker.id = static_cast<unsigned>(w);
+    worker.lcore = worker_lcores_[w];
+    worker.vnics = vnics[w];
+    worker.loops = counters.loops.Get();
+    worker.busy_loops = counters.busy_loops.Get();
+    worker.sleeps = counters.sleeps.Get();
+    worker.busy_cycles = counters.busy_cycles.Get();
+    worker.idle_cycles = counters.idle_cycles.Get();
+    for (int s = 0; s < kStageCount; ++s) {
+      const StageCounters& stage = counters.stages[s];
+      worker.stages.push_back({StageName(static_cast<Stage>(s)), stage.packets.Get(),
+                               stage.drops.Get(), stage.cycles.Get(), stage.calls.Get()});
+    }
+    for (int r = 0; r < kDropReasonCount; ++r) {
+      worker.drops.emplace_back(DropReasonName(static_cast<DropReason>(r)), counters.drops[r].Get());
+    }
+    stats.workers.push_back(std::move(worker));
+  }
+  FilterEngine::Counters filter = filter_engine_->counters();
+  stats.filter = {{"policies", filter.policies},
+                  {"jit_compiles", filter.compiles},
+                  {"jit_failures", filter.compile_failures},
+                  {"jit_stale", filter.stale_compiles},
+                  {"interpreted", filter.interpreted},
+                  {"jit_ms_max", static_cast<uint64_t>(filter.compile_ms_max)}};
+  return stats;
+}
+
+namespace {
+
+uint32_t Ipv4NetworkOrder(const IpAddress& ip) {
+  uint32_t address;
+  std::memcpy(&address, ip.bytes.data(), 4);
+  return address;
+}
+
+}  // namespace
+
+void DpdkDataplane::SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) {
+  std::lock_guard lock(mutex_);
+  if (peers.empty()) {
+    vni_peers_.erase(vni);
+  } else {
+    auto& list = vni_peers_[vni];
+    list.clear();
+    for (const IpAddress& peer : peers) list.push_back(Ipv4NetworkOrder(peer));
+  }
+  Rebuild();
+}
+
+void DpdkDataplane::SetStaticMac(uint32_t vni, const MacAddress& mac,
+                                 std::optional<IpAddress> vtep) {
+  std::lock_guard lock(mutex_);
+  auto key = std::make_pair(vni, MacKey(mac.bytes.data()));
+  if (vtep) {
+    static_macs_[key] = Ipv4NetworkOrder(*vtep);
+  } else {
+    static_macs_.erase(key);
+  }
+  Rebuild();
+}
+
+std::vector<LearnedMac> DpdkDataplane::LearnedMacs() const {
+  std::vector<LearnedMac> out;
+  uint32_t now = NowSeconds();
+  std::lock_guard lock(mutex_);
+  const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
+  for (const auto& [key, learned] : learned_) {
+    if (static_macs_.contains(key)) continue;
+    uint32_t last_seen = learned.last_seen;
+    if (const VniForwarding* vni = table ? table->FindVni(key.first) : nullptr) {
+      if (const RemoteMac* const* remote = vni->remote_macs.Find(key.second)) {
+        last_seen = std::max(last_seen, (*remote)->last_seen.load(std::memory_order_relaxed));
+      }
+    }
+    LearnedMac entry;
+    entry.vni = key.first;
+    for (int i = 0; i < 6; ++i) entry.mac.bytes[i] = static_cast<uint8_t>(key.second >> (40 - 8 * i));
+    entry.vtep = IpAddress::V4(ntohl(learned.vtep));
+    entry.idle_seconds = now - std::min(now, last_seen);
+    out.push_back(entry);
+  }
+  return out;
+}
+
+void DpdkDataplane::Rebuild() {
+  auto table = std::make_unique<ForwardingTable>();
+  uint32_t workers = static_cast<uint32_t>(worker_lcores_.size());
+  table->vnics_by_worker.resize(workers);
+  if (underlay_) {
+    table->underlay.present = true;
+    table->underlay.port = underlay_->id;
+    table->underlay.mac = underlay_->mac;
+    table->underlay.vtep_ip = vtep_ip_;
+    table->underlay.mtu = underlay_->mtu;
+    table->underlay.vxlan_port = config_.vxlan_port;
+    table->underlay.rx_queues = underlay_->rx_queues;
+  }
+  std::map<uint32_t, VniForwarding*> vnis;
+  std::map<uint32_t, std::vector<std::pair<uint64_t, VnicPort*>>> local_macs;
+  std::vector<std::pair<uint64_t, VnicPort*>> by_index;
+  for (const auto& [id, port] : vnics_) {
+    const VnicSettings& settings = *port->settings();
+    table->vnics_by_worker[port->owner()].push_back(port.get());
+    by_index.emplace_back(port->index(), port.get());
+    VniForwarding*& vni = vnis[settings.vni];
+    if (!vni) {
+      table->vni_storage.push_back(std::make_unique<VniForwarding>());
+      vni = table->vni_storage.back().get();
+      vni->vni = settings.vni;
+      if (underlay_) vni->multicast_group = DefaultMulticastGroup(settings.vni);
+    }
+    vni->local_vnics.push_back(port.get());
+    local_macs[settings.vni].emplace_back(MacKey(settings.mac.data()), port.get());
+  }
+  std::map<uint32_t, std::vector<std::pair<uint64_t, const RemoteMac*>>> remote_macs;
+  auto add_remote = [&](std::pair<uint32_t, uint64_t> key, uint32_t vtep, uint32_t last_seen,
+                        bool is_static) {
+    if (!vnis.contains(key.first)) return;  // no local vnic in that VNI: nothing to reach
+    table->remote_storage.push_back(std::make_unique<RemoteMac>());
+    RemoteMac* remote = table->remote_storage.back().get();
+    remote->vtep = vtep;
+    remote->is_static = is_static;
+    remote->last_seen.store(last_seen);
+    remote_macs[key.first].emplace_back(key.second, remote);
+  };
+  for (const auto& [key, vtep] : static_macs_) add_remote(key, vtep, 0, true);
+  for (const auto& [key, learned] : learned_) {
+    if (!static_macs_.contains(key)) add_remote(key, learned.vtep, learned.last_seen, false);
+  }
+  std::vector<std::pair<uint64_t, const VniForwarding*>> vni_items;
+  std::vector<uint32_t> groups;
+  for (auto& [id, vni] : vnis) {
+    if (auto peers = vni_peers_.find(id); peers != vni_peers_.end()) {
+      vni->flood_vteps = peers->second;
+      vni->multicast_group = 0;
+    }
+    vni->local_macs = FlatMap<uint64_t, VnicPort*, MixHash>(local_macs[id]);
+    vni->remote_macs = FlatMap<uint64_t, const RemoteMac*, MixHash>(remote_macs[id]);
+    if (vni->flood_vteps.empty() && vni->multicast_group) groups.push_back(vni->multicast_group);
+    vni_items.emplace_back(id, vni);
+  }
+  table->vnis = FlatMap<uint64_t, const VniForwarding*, MixHash>(vni_items);
+  table->vnics_by_index = FlatMap<uint64_t, VnicPort*, MixHash>(by_index);
+  std::vector<std::pair<uint64_t, MacBytes>> neighbors(neighbors_.begin(), neighbors_.end());
+  table->neighbors = FlatMap<uint64_t, MacBytes, MixHash>(neighbors);
+  if (groups != published_groups_) {
+    published_groups_ = groups;
+    ++groups_version_;
+  }
+  table->multicast_groups = groups;
+  table->groups_version = groups_version_;
+  const ForwardingTable* old = shared_.table.exchange(table.release(), std::memory_order_acq_rel);
+  if (old) rcu_->Defer([old] { delete old; });
+}
+
+bool DpdkDataplane::DrainLearnEvents() {
+  LearnEvent events[64];
+  bool changed = false;
+  unsigned n;
+  uint32_t now = NowSeconds();
+  while ((n = rte_ring_sc_dequeue_burst_elem(shared_.learn, events, sizeof(LearnEvent), 64,
+                                             nullptr)) > 0) {
+    for (unsigned i = 0; i < n; ++i) {
+      const LearnEvent& event = events[i];
+      if (event.kind == kLearnNeighbor) {
+        MacBytes mac;
+        std::memcpy(mac.data(), event.mac, 6);
+        auto [it, added] = neighbors_.try_emplace(event.ip, mac);
+        if (added || it->second != mac) {
+          it->second = mac;
+          changed = true;
+          LOG_DEBUG("underlay: neighbour learned");
+        }
+      } else if (event.kind == kLearnRemoteMac) {
+        auto& learned = learned_[{event.vni, MacKey(event.mac)}];
+        if (learned.vtep != event.ip) {
+          learned.vtep = event.ip;
+          changed = true;
+        }
+        learned.last_seen = now;
+      }
+    }
+  }
+  return changed;
+}
+
+bool DpdkDataplane::AgeRemoteMacs() {
+  uint32_t now = NowSeconds();
+  // Workers stamp the published entries; fold their stamps back first.
+  if (const ForwardingTable* table = shared_.table.load(std::memory_order_acquire)) {
+    for (auto& [key, learned] : learned_) {
+      const VniForwarding* vni = table->FindVni(key.first);
+      if (!vni) continue;
+      if (const RemoteMac* const* remote = vni->remote_macs.Find(key.second)) {
+        learned.last_seen = std::max(learned.last_seen, (*remote)->last_seen.load());
+      }
+    }
+  }
+  bool changed = false;
+  for (auto it = learned_.begin(); it != learned_.end();) {
+    if (now - it->second.last_seen > kRemoteMacAgeingSeconds) {
+      it = learned_.erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  return changed;
+}
+
+void DpdkDataplane::Housekeeping() {
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    wake_.wait_for(lock, std::chrono::milliseconds(2));
+    if (stopping_) break;
+    bool changed = DrainLearnEvents();
+    uint32_t now = NowSeconds();
+    if (now != last_ageing_s_) {
+      last_ageing_s_ = now;
+      changed = AgeRemoteMacs() || changed;
+    }
+    if (changed) Rebuild();
+    lock.unlock();
+    rcu_->Poll();
+    lock.lock();
+  }
+}
+
+}  // namespace butterfly

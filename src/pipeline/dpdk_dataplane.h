@@ -1,0 +1,87 @@
+// The DPDK dataplane: implements the control plane's Dataplane seam. It owns the EAL, the mbuf
+// pool, the underlay port, the vnic ports, the filter engine and the workers; the control side
+// (API thread and a housekeeping thread) changes what the workers see only by publishing a new
+// ForwardingTable or VnicSettings through RCU.
+#pragma once
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "core/daemon_config.h"
+#include "core/dataplane.h"
+#include "jit/filter_engine.h"
+#include "jit/rcu.h"
+#include "pipeline/underlay_port.h"
+#include "pipeline/vhost_driver.h"
+#include "pipeline/worker.h"
+
+namespace butterfly {
+
+class DpdkDataplane final : public Dataplane {
+ public:
+  // Initialises DPDK and starts the workers; the error says what to change.
+  static Result<std::unique_ptr<DpdkDataplane>> Start(const DaemonConfig& config);
+  ~DpdkDataplane() override;
+
+  std::string Describe() const override;
+  bool Forwarding() const override { return true; }
+  Status AddVnic(const Vnic& vnic, const std::string& path) override;
+  Status UpdateVnic(const Vnic& before, const Vnic& after, const std::string& path) override;
+  void RemoveVnic(const Vnic& vnic) override;
+  void SetPolicy(std::shared_ptr<const VnicPolicy> policy) override;
+  VnicLink Link(const Vnic& vnic) const override;
+  VnicCounters Counters(const Vnic& vnic) const override;
+  std::optional<DataplaneStats> Stats() const override;
+  void SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) override;
+  void SetStaticMac(uint32_t vni, const MacAddress& mac, std::optional<IpAddress> vtep) override;
+  std::vector<LearnedMac> LearnedMacs() const override;
+
+ private:
+  struct RemoteEntry {
+    uint32_t vtep = 0;  // network order
+    uint32_t last_seen = 0;
+  };
+
+  DpdkDataplane() = default;
+  Status Init(const DaemonConfig& config);
+  // Builds the forwarding table from the registries and publishes it. mutex_ held.
+  void Rebuild();
+  void Housekeeping();
+  bool DrainLearnEvents();  // mutex_ held; true when something changed
+  bool AgeRemoteMacs();     // mutex_ held
+  uint32_t NowSeconds() const;
+
+  DaemonConfig config_;
+  std::vector<unsigned> worker_lcores_;
+  rte_mempool* pool_ = nullptr;
+  std::optional<UnderlayPort> underlay_;
+  uint32_t vtep_ip_ = 0;  // network order
+  std::unique_ptr<RcuDomain> rcu_;
+  std::unique_ptr<FilterEngine> filter_engine_;
+  std::unique_ptr<VhostDriver> vhost_;
+  std::unique_ptr<WorkerCounters[]> worker_counters_;
+  WorkerShared shared_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  bool workers_running_ = false;
+
+  mutable std::mutex mutex_;  // guards everything below (control side only)
+  std::map<std::string, std::unique_ptr<VnicPort>> vnics_;
+  std::map<std::pair<uint32_t, uint64_t>, RemoteEntry> learned_;  // (vni, mac) -> VTEP
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t> static_macs_;  // (vni, mac) -> VTEP
+  std::map<uint32_t, std::vector<uint32_t>> vni_peers_;            // network order
+  std::map<uint32_t, MacBytes> neighbors_;                       // IPv4 -> MAC
+  std::vector<uint32_t> published_groups_;
+  uint64_t groups_version_ = 0;
+  uint32_t last_ageing_s_ = 0;
+
+  std::thread housekeeping_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+};
+
+}  // namespace butterfly
