@@ -180,6 +180,14 @@ std::vector<OptionSpec> OptionTable() {
          c.vxlan_port = static_cast<uint16_t>(*port);
          return Ok();
        }},
+      {"--fdb-ageing", {"general.fdb-ageing"}, "SECONDS",
+       "Forget a learned remote MAC after this long without traffic from it (default 300)",
+       [](DaemonConfig& c, const std::string& v) -> Status {
+         auto seconds = ParseInteger(v, 1, 1000000);
+         if (!seconds) return Fail("--fdb-ageing " + seconds.error());
+         c.fdb_ageing_seconds = static_cast<uint32_t>(*seconds);
+         return Ok();
+       }},
       {"--conntrack-entries", {"general.conntrack-entries"}, "N",
        "Connection-tracking entries per worker (default 262144)",
        [](DaemonConfig& c, const std::string& v) -> Status {

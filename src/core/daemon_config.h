@@ -36,6 +36,7 @@ struct DaemonConfig {
   bool no_jit = false;
   uint16_t vxlan_port = 4789;
   uint32_t conntrack_entries = 1u << 18;
+  uint32_t fdb_ageing_seconds = 300;
   bool dpdk_help = false;
   bool no_dataplane = false;
 };

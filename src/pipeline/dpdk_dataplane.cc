@@ -24,8 +24,6 @@ constexpr unsigned kMbufs = 32767;
 constexpr unsigned kMbufCache = 256;
 constexpr unsigned kHandoffRingSize = 4096;
 constexpr unsigned kLearnRingSize = 4096;
-// Learned remote MACs are forgotten after this long without traffic from them.
-constexpr uint32_t kRemoteMacAgeingSeconds = 300;
 
 }  // namespace
 
@@ -507,7 +505,7 @@ bool DpdkDataplane::AgeRemoteMacs() {
   }
   bool changed = false;
   for (auto it = learned_.begin(); it != learned_.end();) {
-    if (now - it->second.last_seen > kRemoteMacAgeingSeconds) {
+    if (now - it->second.last_seen > config_.fdb_ageing_seconds) {
       it = learned_.erase(it);
       changed = true;
     } else {

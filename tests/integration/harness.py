@@ -136,9 +136,10 @@ class RawClient:
 
 
 class DaemonTestCase(unittest.TestCase):
-    """Gives each test a temporary directory and a started daemon (self.daemon)."""
+    """Gives each test a temporary directory and a started daemon (self.daemon). Control-plane
+    tests run it without DPDK (--no-dataplane); dataplane tests override daemon_args."""
 
-    daemon_args = ()
+    daemon_args = ("--no-dataplane",)
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="butterfly-test-")
