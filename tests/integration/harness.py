@@ -144,7 +144,8 @@ class DaemonTestCase(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="butterfly-test-")
         self.addCleanup(self.tmp.cleanup)
-        self.daemon = self.start_daemon(args=self.daemon_args)
+        # None: the test starts its daemons itself.
+        self.daemon = None if self.daemon_args is None else self.start_daemon(args=self.daemon_args)
 
     def start_daemon(self, name="butterflyd", endpoint=None, args=(), wait=True):
         daemon = Daemon(self.tmp.name, endpoint=endpoint, args=args, name=name)

@@ -1,0 +1,167 @@
+"""VXLAN between hosts: two butterflyd processes whose underlays are the two ends of a veth pair
+(net_af_packet), and the Linux kernel's own VXLAN device as an independent peer."""
+import json
+import os
+import socket
+import struct
+import subprocess
+import time
+import unittest
+
+from harness import DaemonTestCase
+from netlab import NetLab
+
+VNI = 42
+
+
+class VxlanTest(DaemonTestCase):
+    daemon_args = None
+
+    def setUp(self):
+        super().setUp()
+        self.lab = NetLab(self)
+
+    def host(self, name, underlay, vtep, extra=()):
+        return self.start_daemon(name=name, args=[
+            "-i", vtep, "--workers", "1", "--fdb-ageing", "3",
+            "--dpdk-args", "--no-pci --vdev=net_af_packet0,iface=%s" % underlay] + list(extra))
+
+    def vm(self, daemon, suffix, address, vni=VNI):
+        nic = self.lab.name(suffix)
+        self.ok("nic", "add", "--id", nic, "--mac", "52:54:00:00:01:%02x" % ord(suffix[-1]), "--vni",
+                str(vni), "--ip", address, "--type", "tap", "--bypass-filtering", endpoint=daemon.endpoint)
+        namespace = self.lab.netns(suffix)
+        self.lab.move(nic, namespace, address + "/24")
+        return nic, namespace
+
+    def fdb(self, daemon):
+        return json.loads(self.ok("--json", "fdb", "list", endpoint=daemon.endpoint))
+
+    def stages(self, daemon):
+        return json.loads(self.ok("--json", "stats", endpoint=daemon.endpoint))["workers"][0]["stages"]
+
+    def test_two_hosts_ping_tcp_learning_flooding_and_ageing(self):
+        end_a, end_b = self.lab.veth("ua", "ub")
+        host_a = self.host("a", end_a, "198.18.100.1")
+        host_b = self.host("b", end_b, "198.18.100.2")
+        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        vm_b, ns_b = self.vm(host_b, "vb", "198.18.0.2")
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4))
+        self.lab.serve_tcp(ns_b, "198.18.0.2", 8080)
+        self.assertTrue(self.lab.tcp_request(ns_a, "198.18.0.2", 8080))
+
+        learned = [m for m in self.fdb(host_a)["macs"] if m["kind"] == "learned"]
+        self.assertEqual([(m["mac"], m["vtep"]) for m in learned], [("52:54:00:00:01:62", "198.18.100.2")])
+        self.assertEqual(self.fdb(host_a)["vnis"], [{"vni": VNI, "peers": [], "multicast_group": "230.0.0.42"}])
+        stages = self.stages(host_a)
+        self.assertGreater(stages["vxlan_encap"]["packets"], 0)
+        self.assertGreater(stages["vxlan_decap"]["packets"], 0)
+
+        # Ageing: with no traffic, the learned MAC goes after --fdb-ageing (3 s).
+        deadline = time.time() + 10
+        while time.time() < deadline and [m for m in self.fdb(host_a)["macs"] if m["kind"] == "learned"]:
+            time.sleep(0.5)
+        self.assertEqual([m for m in self.fdb(host_a)["macs"] if m["kind"] == "learned"], [])
+        # Unknown again: the next frames are flooded (to the multicast group) and still arrive.
+        encapsulated = self.stages(host_a)["vxlan_encap"]["packets"]
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=2))
+        self.assertGreater(self.stages(host_a)["vxlan_encap"]["packets"], encapsulated)
+
+    def test_head_end_replication_and_static_macs(self):
+        end_a, end_b = self.lab.veth("ua", "ub")
+        host_a = self.host("a", end_a, "198.18.100.1")
+        host_b = self.host("b", end_b, "198.18.100.2")
+        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        vm_b, ns_b = self.vm(host_b, "vb", "198.18.0.2")
+        self.ok("vni", "peers", str(VNI), "198.18.100.2", endpoint=host_a.endpoint)
+        self.ok("vni", "peers", str(VNI), "198.18.100.1", endpoint=host_b.endpoint)
+        self.ok("fdb", "add", "--vni", str(VNI), "--mac", "52:54:00:00:01:62", "--vtep", "198.18.100.2",
+                endpoint=host_a.endpoint)
+        self.assertEqual(self.fdb(host_a)["vnis"], [{"vni": VNI, "peers": ["198.18.100.2"], "multicast_group": ""}])
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=3))
+        static = [m for m in self.fdb(host_a)["macs"] if m["kind"] == "static"]
+        self.assertEqual([(m["mac"], m["vtep"]) for m in static], [("52:54:00:00:01:62", "198.18.100.2")])
+        dump = self.dump(endpoint=host_a.endpoint)
+        self.assertIn("vni_peers_set", dump)
+        self.assertIn("fdb_add", dump)
+        self.ok("vni", "peers", str(VNI), endpoint=host_a.endpoint)
+        self.assertEqual(self.fdb(host_a)["vnis"][0]["multicast_group"], "230.0.0.42")
+
+    def test_linux_kernel_vxlan_interoperates(self):
+        end_a, end_k = self.lab.veth("ua", "uk")
+        host_a = self.host("a", end_a, "198.18.100.1")
+        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        kernel = self.lab.netns("kv")
+        self.lab.move(end_k, kernel, "198.18.100.2/24")
+        # The kernel's VXLAN device in the same VNI, flooding to the same multicast group.
+        self.lab.run(kernel, ["ip", "link", "add", "vx42", "type", "vxlan", "id", str(VNI), "group", "230.0.0.42",
+                              "dev", end_k, "dstport", "4789", "ttl", "8"])
+        self.lab.run(kernel, ["ip", "link", "set", "vx42", "address", "52:54:00:00:02:02", "mtu", "1450"])
+        self.lab.run(kernel, ["ip", "addr", "add", "198.18.0.2/24", "dev", "vx42"])
+        self.lab.run(kernel, ["ip", "link", "set", "vx42", "up"])
+        # veth hands over partially checksummed frames (the "hardware" would finish them); a real
+        # NIC would complete the inner TCP checksum, so make the kernel do it here.
+        for device in ("vx42", end_k):
+            self.lab.run(kernel, ["ethtool", "-K", device, "tx", "off"])
+        capture = self.lab.popen(kernel, ["tshark", "-i", end_k, "-n", "-l", "-c", "4", "-f", "udp port 4789",
+                                          "-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields", "-e", "vxlan.vni",
+                                          "-e", "ip.src", "-e", "ip.checksum.status", "-e", "udp.srcport",
+                                          "-e", "udp.checksum.status"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.5)  # tshark starting
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4), "Butterfly VM -> kernel VXLAN")
+        self.lab.serve_tcp(ns_a, "198.18.0.1", 8080)
+        self.assertTrue(self.lab.tcp_request(kernel, "198.18.0.1", 8080), "kernel VXLAN -> Butterfly VM")
+        lines = capture.communicate(timeout=20)[0].split("\n")
+        ours = [line.split("\t") for line in lines if line.startswith("%d\t198.18.100.1" % VNI)]
+        self.assertTrue(ours, lines)
+        for vni, src, ip_checksum, src_port, udp_checksum in ours:
+            # Wireshark's checksum status: 0 bad, 1 good, 2 unverified, 3 not present.
+            self.assertEqual(ip_checksum, "1", "tshark: outer IPv4 checksum good")
+            self.assertGreaterEqual(int(src_port), 49152)
+            self.assertIn(udp_checksum, ("1", "3"), "UDP checksum good, or zero (RFC 7348 over IPv4)")
+
+    def test_malformed_underlay_packets_are_counted_and_dropped(self):
+        end_a, end_x = self.lab.veth("ua", "ux")
+        host_a = self.host("a", end_a, "198.18.100.1")
+        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        outside = self.lab.netns("ox")
+        self.lab.move(end_x, outside, "198.18.100.9/24")
+        mac = self.lab.run(outside, ["cat", "/sys/class/net/%s/address" % end_x]).stdout.strip()
+        ether_dst = b"\xff" * 6
+
+        def ipv4(payload, proto=17, dst="198.18.100.1"):
+            header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
+                                 socket.inet_aton("198.18.100.9"), socket.inet_aton(dst))
+            checksum = sum(struct.unpack("!10H", header))
+            checksum = ~((checksum & 0xffff) + (checksum >> 16)) & 0xffff
+            return header[:10] + struct.pack("!H", checksum) + header[12:] + payload
+
+        def udp(dst_port, payload):
+            return struct.pack("!HHHH", 50000, dst_port, 8 + len(payload), 0) + payload
+
+        inner = b"\x52\x54\x00\x00\x01\x61" + b"\x52\x54\x00\x00\x09\x09" + b"\x08\x06" + b"\x00" * 28
+        good_vxlan = struct.pack("!II", 0x08000000, VNI << 8)
+        frames = {
+            "bad_vxlan": ipv4(udp(4789, struct.pack("!II", 0, VNI << 8) + inner)),
+            "not_vxlan": ipv4(udp(5000, good_vxlan + inner)),
+            "malformed": ipv4(udp(4789, good_vxlan + inner[:6])),
+            "unknown_vni": ipv4(udp(4789, struct.pack("!II", 0x08000000, 4242 << 8) + inner)),
+        }
+        before = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
+        inject = ("import socket,sys\n"
+                  "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
+                  "s.bind((sys.argv[1],0))\n"
+                  "for f in sys.argv[2:]: s.send(bytes.fromhex(f))\n")
+        packets = [(ether_dst + bytes.fromhex(mac.replace(":", "")) + b"\x08\x00" + frame).hex()
+                   for frame in frames.values()]
+        self.lab.run(outside, ["/usr/bin/python3", "-c", inject, end_x] + packets)
+        time.sleep(0.5)
+        after = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
+        for reason in frames:
+            self.assertGreaterEqual(after[reason] - before[reason], 1, reason)
+        self.assertTrue(self.ok("nic", "list", endpoint=host_a.endpoint).strip(), "the daemon still serves")
+
+
+if __name__ == "__main__":
+    unittest.main()
