@@ -8,6 +8,9 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -80,7 +83,7 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
   FilterEngine::Options filter_options;
   filter_options.jit = !config.no_jit;
   filter_engine_ = std::make_unique<FilterEngine>(rcu_.get(), filter_options);
-  vhost_ = std::make_unique<VhostDriver>(rcu_.get());
+  vhost_ = std::make_unique<VhostDriver>(rcu_.get(), [this] { WakeWorkers(); });
 
   worker_counters_ = std::make_unique<WorkerCounters[]>(workers);
   shared_.rcu = rcu_.get();
@@ -100,6 +103,9 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
                                      static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
     if (!ring) return Fail("cannot create " + name);
     shared_.handoff.push_back(ring);
+    int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd < 0) return Fail("cannot create a worker's wake-up eventfd");
+    shared_.wake_fds.push_back(wake_fd);
   }
   {
     std::lock_guard lock(mutex_);
@@ -152,6 +158,7 @@ DpdkDataplane::~DpdkDataplane() {
   vnics.clear();
   if (underlay_) CloseUnderlayPort(*underlay_);
   for (rte_ring* ring : shared_.handoff) rte_ring_free(ring);
+  for (int fd : shared_.wake_fds) close(fd);
   rte_ring_free(shared_.learn);
   rte_mempool_free(pool_);
   rcu_.reset();
@@ -458,6 +465,14 @@ void DpdkDataplane::Rebuild() {
   table->groups_version = groups_version_;
   const ForwardingTable* old = shared_.table.exchange(table.release(), std::memory_order_acq_rel);
   if (old) rcu_->Defer([old] { delete old; });
+  WakeWorkers();
+}
+
+void DpdkDataplane::WakeWorkers() {
+  for (int fd : shared_.wake_fds) {
+    uint64_t one = 1;
+    (void)!write(fd, &one, sizeof(one));
+  }
 }
 
 bool DpdkDataplane::DrainLearnEvents() {
@@ -517,11 +532,15 @@ bool DpdkDataplane::AgeRemoteMacs() {
 
 void DpdkDataplane::Housekeeping() {
   std::unique_lock lock(mutex_);
+  uint32_t last_activity = 0;
   while (!stopping_) {
-    wake_.wait_for(lock, std::chrono::milliseconds(2));
+    // Learning needs a short period while traffic teaches something; an idle host costs less.
+    bool busy = NowSeconds() - last_activity < 2 || rcu_->pending() > 0;
+    wake_.wait_for(lock, std::chrono::milliseconds(busy ? 2 : 100));
     if (stopping_) break;
     bool changed = DrainLearnEvents();
     uint32_t now = NowSeconds();
+    if (changed) last_activity = now;
     if (now != last_ageing_s_) {
       last_ageing_s_ = now;
       changed = AgeRemoteMacs() || changed;

@@ -55,6 +55,8 @@ class DpdkDataplane final : public Dataplane {
   bool DrainLearnEvents();  // mutex_ held; true when something changed
   bool AgeRemoteMacs();     // mutex_ held
   uint32_t NowSeconds() const;
+  // Wakes sleeping workers: what they watch may have changed.
+  void WakeWorkers();
 
   DaemonConfig config_;
   std::vector<unsigned> worker_lcores_;

@@ -31,7 +31,10 @@ constexpr uint64_t kDisabledFeatures = (1ULL << 0) |   // CSUM
 
 }  // namespace
 
-VhostDriver::VhostDriver(RcuDomain* rcu) : rcu_(rcu) { g_driver = this; }
+VhostDriver::VhostDriver(RcuDomain* rcu, std::function<void()> on_change)
+    : rcu_(rcu), on_change_(std::move(on_change)) {
+  g_driver = this;
+}
 
 VhostDriver::~VhostDriver() {
   std::map<std::string, VnicPort*> left;
@@ -116,6 +119,7 @@ int VhostDriver::OnNewDevice(int vid) {
     rte_vhost_enable_guest_notification(vid, queue, 0);
   }
   port->set_vhost_vid(vid);
+  if (g_driver->on_change_) g_driver->on_change_();
   LOG_INFO("nic %s: VM attached (vhost-user device %d)", port->id().c_str(), vid);
   return 0;
 }

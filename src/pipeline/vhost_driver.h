@@ -3,6 +3,7 @@
 // socket and reconnects by itself, so a Butterfly restart needs nothing from the VM).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -16,7 +17,8 @@ namespace butterfly {
 class VhostDriver {
  public:
   // One per process: DPDK's vhost callbacks carry no user pointer.
-  explicit VhostDriver(RcuDomain* rcu);
+  // `on_change` runs (on the vhost thread) when a VM attaches or detaches.
+  VhostDriver(RcuDomain* rcu, std::function<void()> on_change);
   ~VhostDriver();
 
   // Creates the socket (server) or starts connecting (client) for `port` at `path`.
@@ -31,6 +33,7 @@ class VhostDriver {
   VnicPort* PortOf(int vid);
 
   RcuDomain* rcu_;
+  std::function<void()> on_change_;
   std::mutex mutex_;  // guards ports_; never held while calling into the vhost library
   std::map<std::string, VnicPort*> ports_;
 };

@@ -36,7 +36,11 @@ constexpr uint32_t kSpinLoops = 256;
 }  // namespace
 
 Worker::Worker(uint16_t id, WorkerShared& shared)
-    : id_(id), shared_(shared), counters_(shared.counters[id]), filter_(shared.filter_config) {}
+    : id_(id),
+      shared_(shared),
+      counters_(shared.counters[id]),
+      filter_(shared.filter_config),
+      idle_(shared.wake_fds[id]) {}
 
 int RunWorker(void* argument) {
   static_cast<Worker*>(argument)->Run();
@@ -61,17 +65,39 @@ void Worker::Run() {
     }
     counters_.idle_cycles.Add(spent);
     if (++idle_loops < kSpinLoops) continue;
-    // Nothing to do: sleep, doubling the nap up to the limit, offline so that grace periods
-    // do not wait for a sleeping worker.
+    if (!Sleep(idle_loops)) idle_loops = 0;
+  }
+  rcu.Offline(id_);
+}
+
+bool Worker::Sleep(uint32_t idle_loops) {
+  RcuDomain& rcu = *shared_.rcu;
+  const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
+  bool polls_underlay = table && table->underlay.present && id_ < table->underlay.rx_queues;
+  if (!polls_underlay && table) {
+    static const std::vector<VnicPort*> kNone;
+    const auto& vnics = id_ < table->vnics_by_worker.size() ? table->vnics_by_worker[id_] : kNone;
+    idle_.Arm(vnics);
+    if (RunOnce() > 0) {  // a frame came before the VMs were asked to kick
+      idle_.Disarm();
+      return false;
+    }
+    // Offline: a grace period must not wait for a sleeping worker.
+    rcu.Offline(id_);
+    idle_.Wait(shared_.idle_wait_ms);
+    rcu.Online(id_);
+    idle_.Disarm();
+  } else {
+    // The underlay cannot wake us: nap, doubling up to the limit.
     uint32_t shift = std::min<uint32_t>(idle_loops - kSpinLoops, 10);
     uint32_t sleep_us = std::min<uint32_t>(1u << shift, shared_.max_idle_sleep_us);
     rcu.Offline(id_);
     timespec nap{0, static_cast<long>(sleep_us) * 1000};
     nanosleep(&nap, nullptr);
     rcu.Online(id_);
-    counters_.sleeps.Add(1);
   }
-  rcu.Offline(id_);
+  counters_.sleeps.Add(1);
+  return true;
 }
 
 uint32_t Worker::RunOnce() {

@@ -19,6 +19,7 @@
 #include "pipeline/counters.h"
 #include "pipeline/filter_stage.h"
 #include "pipeline/forwarding_table.h"
+#include "pipeline/idle_waiter.h"
 
 namespace butterfly {
 
@@ -41,6 +42,7 @@ struct WorkerShared {
   RcuDomain* rcu = nullptr;
   rte_mempool* pool = nullptr;
   std::vector<rte_ring*> handoff;  // one per worker, many producers, one consumer
+  std::vector<int> wake_fds;       // one eventfd per worker: the control side wakes it
   rte_ring* learn = nullptr;       // workers -> control side
   std::atomic<bool> running{true};
   uint64_t tsc_hz = 1;
@@ -48,8 +50,11 @@ struct WorkerShared {
   uint32_t workers = 1;
   WorkerCounters* counters = nullptr;  // [workers]
   FilterWorkerConfig filter_config;
-  // Longest sleep of an idle worker: the most latency the first packet after a pause sees.
+  // Longest nap of an idle worker that polls the underlay (which cannot wake it): the most
+  // latency the first packet after a pause sees.
   uint32_t max_idle_sleep_us = 1000;
+  // An idle worker with only vnics sleeps until a VM kicks it, or this long.
+  int idle_wait_ms = 100;
 };
 
 class Worker {
@@ -90,6 +95,9 @@ class Worker {
   void MaybeResolve(const ForwardingTable& table, uint32_t vtep);
   void MaybeJoinGroups(const ForwardingTable& table);
 
+  // Sleeps offline until traffic (event-driven) or a nap's end; returns false when the re-check
+  // after arming found work.
+  bool Sleep(uint32_t idle_loops);
   void Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic = nullptr);
   void Account(Stage stage, uint32_t packets, uint64_t start_tsc);
 
@@ -97,6 +105,7 @@ class Worker {
   WorkerShared& shared_;
   WorkerCounters& counters_;
   FilterWorker filter_;
+  IdleWaiter idle_;
   uint64_t now_tsc_ = 0;
   uint32_t now_s_ = 0;
   uint16_t ip_id_ = 0;
