@@ -118,12 +118,14 @@ Result<std::string> Controller::AddVnic(Vnic vnic) {
   if (const Vnic* existing = model_.FindVnic(vnic.id)) {
     if (*existing == vnic) return path;  // same content: the VM stays connected
     Vnic before = *existing;
-    if (before.type == vnic.type) {
+    // Same kind of port at the same place: updated in place, the VM keeps its link.
+    if (before.type == vnic.type && PathOf(before) == path) {
       if (auto updated = dataplane_.UpdateVnic(before, vnic, path); !updated) {
         return Fail("nic " + vnic.id + ": " + updated.error());
       }
     } else {
-      // Another kind of port: tear the old one down and build the new one, or put it back.
+      // Another kind of port, or another socket: tear the old one down and build the new one, or
+      // put the old one back.
       dataplane_.RemoveVnic(before);
       if (auto added = dataplane_.AddVnic(vnic, path); !added) {
         if (!dataplane_.AddVnic(before, PathOf(before))) {

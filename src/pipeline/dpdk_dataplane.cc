@@ -144,7 +144,7 @@ DpdkDataplane::~DpdkDataplane() {
   }
   for (auto& [id, port] : vnics) {
     if (port->type() == VnicType::kVhostUserServer || port->type() == VnicType::kVhostUserClient) {
-      vhost_->Unregister(config_.socket_dir + "/qemu-vhost-" + id);
+      vhost_->Unregister(port->path());
     }
   }
   if (workers_running_) {
@@ -190,6 +190,7 @@ Status DpdkDataplane::AddVnic(const Vnic& vnic, const std::string& path) {
     owner = static_cast<uint16_t>(std::min_element(load.begin(), load.end()) - load.begin());
   }
   auto port = std::make_unique<VnicPort>(vnic, slot->vnic_index(), owner, workers, slot);
+  port->set_path(path);
   Status attached;
   switch (vnic.type) {
     case VnicType::kTap: {
@@ -242,7 +243,7 @@ void DpdkDataplane::RemoveVnic(const Vnic& vnic) {
     Rebuild();  // unpublished: no new burst will reach it
   }
   if (port->type() == VnicType::kVhostUserServer || port->type() == VnicType::kVhostUserClient) {
-    vhost_->Unregister(config_.socket_dir + "/qemu-vhost-" + vnic.id);
+    vhost_->Unregister(port->path());
   }
   // Once every worker has passed a quiescent state none holds the port: free it now, so that a
   // TAP interface of the same name can be created again at once.

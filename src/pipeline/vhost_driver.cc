@@ -37,12 +37,12 @@ VhostDriver::VhostDriver(RcuDomain* rcu, std::function<void()> on_change)
 }
 
 VhostDriver::~VhostDriver() {
-  std::map<std::string, VnicPort*> left;
+  std::map<std::string, Registration> left;
   {
     std::lock_guard lock(mutex_);
     left = ports_;
   }
-  for (const auto& [path, port] : left) Unregister(path);
+  for (const auto& [path, registration] : left) Unregister(path);
   g_driver = nullptr;
 }
 
@@ -50,7 +50,7 @@ Status VhostDriver::Register(VnicPort* port, const std::string& path, bool clien
   if (!client) unlink(path.c_str());  // a stale socket of a previous run
   {
     std::lock_guard lock(mutex_);
-    ports_[path] = port;
+    ports_[path] = {port, client};
   }
   auto fail = [&](const std::string& what) {
     std::lock_guard lock(mutex_);
@@ -87,11 +87,13 @@ void VhostDriver::Unregister(const std::string& path) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   VnicPort* port = nullptr;
+  bool client = false;
   {
     std::lock_guard lock(mutex_);
     auto it = ports_.find(path);
     if (it != ports_.end()) {
-      port = it->second;
+      port = it->second.port;
+      client = it->second.client;
       ports_.erase(it);
     }
   }
@@ -99,7 +101,7 @@ void VhostDriver::Unregister(const std::string& path) {
     port->set_vhost_vid(-1);
     rcu_->Synchronize();
   }
-  unlink(path.c_str());
+  if (!client) unlink(path.c_str());
 }
 
 VnicPort* VhostDriver::PortOf(int vid) {
@@ -107,7 +109,7 @@ VnicPort* VhostDriver::PortOf(int vid) {
   if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0) return nullptr;
   std::lock_guard lock(mutex_);
   auto it = ports_.find(path);
-  return it == ports_.end() ? nullptr : it->second;
+  return it == ports_.end() ? nullptr : it->second.port;
 }
 
 int VhostDriver::OnNewDevice(int vid) {

@@ -34,8 +34,12 @@ class VhostDriver {
 
   RcuDomain* rcu_;
   std::function<void()> on_change_;
+  struct Registration {
+    VnicPort* port;
+    bool client;  // the socket is the VM's: never remove it
+  };
   std::mutex mutex_;  // guards ports_; never held while calling into the vhost library
-  std::map<std::string, VnicPort*> ports_;
+  std::map<std::string, Registration> ports_;
 };
 
 }  // namespace butterfly

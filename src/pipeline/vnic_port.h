@@ -54,6 +54,9 @@ class VnicPort {
   VnicPortCounters& counters(uint16_t worker) { return counters_[worker]; }
   const VnicPortCounters& counters(uint16_t worker) const { return counters_[worker]; }
   uint32_t max_workers() const { return max_workers_; }
+  // The vhost-user socket (server: ours; client: the VM's) or the TAP interface name.
+  const std::string& path() const { return path_; }
+  void set_path(std::string path) { path_ = std::move(path); }
 
   // vhost-user: the device id while a VM is attached, -1 otherwise.
   int vhost_vid() const { return vhost_vid_.load(std::memory_order_acquire); }
@@ -78,6 +81,7 @@ class VnicPort {
   std::atomic<const VnicSettings*> settings_;
   std::atomic<int> vhost_vid_{-1};
   int tap_fd_ = -1;
+  std::string path_;
   std::unique_ptr<VnicPortCounters[]> counters_;
 };
 

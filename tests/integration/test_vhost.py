@@ -15,10 +15,11 @@ TESTPMD = "/usr/bin/dpdk-testpmd"
 class TestpmdVm:
     """One testpmd "VM" attached to a vnic's socket, driven through its interactive prompt."""
 
-    def __init__(self, testcase, socket_path, mac, mode, extra=()):
+    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False):
         self.prefix = "bfvm%d_%s" % (os.getpid(), mac[-2:])
+        vdev = "net_virtio_user0,path=%s,mac=%s%s" % (socket_path, mac, ",server=1" if server else "")
         command = [TESTPMD, "-l", "0,1", "--no-pci", "--no-huge", "-m", "512", "--file-prefix=" + self.prefix,
-                   "--vdev=net_virtio_user0,path=%s,mac=%s" % (socket_path, mac), "--", "-i",
+                   "--vdev=" + vdev, "--", "-i",
                    "--forward-mode=" + mode, "--total-num-mbufs=8192"] + list(extra)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
@@ -106,6 +107,22 @@ class VhostUserTest(DaemonTestCase):
         self.assertEqual(receiver.counter("RX-packets"), delivered, "what the switch sent, the VM got")
         self.assertEqual(bystander.counter("RX-packets"), 0, "nothing crossed to VNI 2")
         self.assertEqual(stats["vc"]["packets_out"], 0)
+
+    def test_client_mode_connects_to_the_vms_socket_and_reconnects_after_a_restart(self):
+        # The VM (testpmd) owns the socket, as QEMU does with server=on; Butterfly connects to it.
+        socket_path = os.path.join(self.tmp.name, "vm.sock")
+        vm = TestpmdVm(self, socket_path, "52:54:00:00:00:0d", "rxonly", server=True)
+        self.wait_for(lambda: os.path.exists(socket_path))
+        add = ["nic", "add", "--id", "vd", "--mac", "52:54:00:00:00:0d", "--vni", "5", "--type", "vhost-client",
+               "--path", socket_path]
+        self.assertEqual(self.ok(*add).strip(), socket_path)
+        self.wait_for(lambda: self.links() == {"vd": "connected"})
+        # Butterfly goes away and comes back: it reconnects by itself, nothing happens on the VM side.
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon = self.start_daemon(args=self.daemon_args)
+        self.ok(*add)
+        self.wait_for(lambda: self.links() == {"vd": "connected"})
+        vm.finish()
 
 
 if __name__ == "__main__":
