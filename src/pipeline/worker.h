@@ -99,7 +99,10 @@ class Worker {
   // after arming found work.
   bool Sleep(uint32_t idle_loops);
   void Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic = nullptr);
+  // Counts a stage's packets and cycles. Cycles spent in stages it called (encap inside lookup)
+  // are counted there, not twice: `nested_cycles_` collects them.
   void Account(Stage stage, uint32_t packets, uint64_t start_tsc);
+  void AccountOuter(Stage stage, uint32_t packets, uint64_t start_tsc, uint64_t nested_before);
 
   const uint16_t id_;
   WorkerShared& shared_;
@@ -107,6 +110,7 @@ class Worker {
   FilterWorker filter_;
   IdleWaiter idle_;
   uint64_t now_tsc_ = 0;
+  uint64_t nested_cycles_ = 0;
   uint32_t now_s_ = 0;
   uint16_t ip_id_ = 0;
 
