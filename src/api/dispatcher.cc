@@ -127,10 +127,22 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
         status = Error{vnic.error()};
         break;
       }
+      std::string id = vnic->id;
+      bool existed = model.FindVnic(id) != nullptr;
       auto path = controller_.AddVnic(std::move(*vnic));
       if (!path) {
         status = Error{path.error()};
         break;
+      }
+      if (request.nic_add().has_fw_data()) {
+        const Vnic& added = *model.FindVnic(id);
+        if (auto imported = controller_.dataplane().ImportFlows(added, request.nic_add().fw_data().data());
+            !imported) {
+          // All or nothing: a vnic this call created goes away again.
+          if (!existed) (void)controller_.RemoveVnic(id);
+          status = Fail("nic " + id + ": fw_data: " + imported.error());
+          break;
+        }
       }
       response->mutable_nic_add()->set_path(*path);
       break;
@@ -172,7 +184,12 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
         status = Fail("nic " + request.nic_export() + ": no such nic");
         break;
       }
-      response->mutable_nic_export()->mutable_fw_data()->set_data("");
+      auto flows = controller_.dataplane().ExportFlows(*vnic);
+      if (!flows) {
+        status = Fail("nic " + vnic->id + ": " + flows.error());
+        break;
+      }
+      response->mutable_nic_export()->mutable_fw_data()->set_data(*flows);
       break;
     }
     case MessageV0_Request::kNicStatsFieldNumber: {

@@ -106,6 +106,18 @@ class Dataplane {
     (void)vtep;
   }
   virtual std::vector<LearnedMac> LearnedMacs() const { return {}; }
+
+  // The vnic's tracked flows (nic_export), and their import into a vnic (nic_add with fw_data):
+  // a live-migrated VM keeps its established connections.
+  virtual Result<std::string> ExportFlows(const Vnic& vnic) {
+    (void)vnic;
+    return std::string();
+  }
+  virtual Status ImportFlows(const Vnic& vnic, const std::string& flows) {
+    (void)vnic;
+    (void)flows;
+    return Fail("this dataplane keeps no flows to import into");
+  }
 };
 
 // Used until a dataplane is built in or when it cannot start: records nothing, forwards nothing,

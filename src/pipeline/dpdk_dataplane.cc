@@ -107,6 +107,7 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
     if (wake_fd < 0) return Fail("cannot create a worker's wake-up eventfd");
     shared_.wake_fds.push_back(wake_fd);
   }
+  shared_.mailboxes = std::make_unique<std::atomic<WorkerCommand*>[]>(workers);
   {
     std::lock_guard lock(mutex_);
     Rebuild();
@@ -467,6 +468,46 @@ void DpdkDataplane::Rebuild() {
   const ForwardingTable* old = shared_.table.exchange(table.release(), std::memory_order_acq_rel);
   if (old) rcu_->Defer([old] { delete old; });
   WakeWorkers();
+}
+
+Status DpdkDataplane::RunOnOwner(const Vnic& vnic, WorkerCommand* command) {
+  uint16_t owner;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = vnics_.find(vnic.id);
+    if (it == vnics_.end()) return Fail("not in the dataplane");
+    owner = it->second->owner();
+    command->vnic_index = it->second->index();
+  }
+  std::lock_guard one_at_a_time(command_mutex_);
+  shared_.mailboxes[owner].store(command, std::memory_order_release);
+  WakeWorkers();
+  for (int waited_ms = 0; !command->done.load(std::memory_order_acquire); ++waited_ms) {
+    if (waited_ms == 2000) {
+      // Take the command back unless the worker took it meanwhile.
+      WorkerCommand* expected = command;
+      if (shared_.mailboxes[owner].compare_exchange_strong(expected, nullptr)) {
+        return Fail("worker " + std::to_string(owner) + " did not answer within 2 s");
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return Ok();
+}
+
+Result<std::string> DpdkDataplane::ExportFlows(const Vnic& vnic) {
+  WorkerCommand command;
+  command.kind = WorkerCommand::Kind::kExportFlows;
+  if (auto ran = RunOnOwner(vnic, &command); !ran) return Error{ran.error()};
+  return std::move(command.data);
+}
+
+Status DpdkDataplane::ImportFlows(const Vnic& vnic, const std::string& flows) {
+  WorkerCommand command;
+  command.kind = WorkerCommand::Kind::kImportFlows;
+  command.data = flows;
+  if (auto ran = RunOnOwner(vnic, &command); !ran) return ran;
+  return command.result;
 }
 
 void DpdkDataplane::WakeWorkers() {

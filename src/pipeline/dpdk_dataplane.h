@@ -40,6 +40,8 @@ class DpdkDataplane final : public Dataplane {
   void SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) override;
   void SetStaticMac(uint32_t vni, const MacAddress& mac, std::optional<IpAddress> vtep) override;
   std::vector<LearnedMac> LearnedMacs() const override;
+  Result<std::string> ExportFlows(const Vnic& vnic) override;
+  Status ImportFlows(const Vnic& vnic, const std::string& flows) override;
 
  private:
   struct RemoteEntry {
@@ -57,6 +59,8 @@ class DpdkDataplane final : public Dataplane {
   uint32_t NowSeconds() const;
   // Wakes sleeping workers: what they watch may have changed.
   void WakeWorkers();
+  // Runs `command` on the worker that owns `vnic`; waits for it.
+  Status RunOnOwner(const Vnic& vnic, WorkerCommand* command);
 
   DaemonConfig config_;
   std::vector<unsigned> worker_lcores_;
@@ -81,6 +85,7 @@ class DpdkDataplane final : public Dataplane {
   uint64_t groups_version_ = 0;
   uint32_t last_ageing_s_ = 0;
 
+  std::mutex command_mutex_;  // one worker command at a time
   std::thread housekeeping_;
   std::condition_variable wake_;
   bool stopping_ = false;

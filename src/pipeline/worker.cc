@@ -114,7 +114,21 @@ uint32_t Worker::RunOnce() {
   FlushDeliveries(*table);
   FlushUnderlay(*table);
   if (id_ == 0 && table->underlay.present) MaybeJoinGroups(*table);
+  RunCommand();
   return work;
+}
+
+void Worker::RunCommand() {
+  std::atomic<WorkerCommand*>& mailbox = shared_.mailboxes[id_];
+  WorkerCommand* command = mailbox.load(std::memory_order_acquire);
+  if (!command) return;
+  if (command->kind == WorkerCommand::Kind::kExportFlows) {
+    command->data = filter_.conntrack().Export(command->vnic_index, now_tsc_);
+  } else {
+    command->result = filter_.conntrack().Import(command->data, command->vnic_index, now_tsc_);
+  }
+  mailbox.store(nullptr, std::memory_order_relaxed);
+  command->done.store(true, std::memory_order_release);
 }
 
 void Worker::Account(Stage stage, uint32_t packets, uint64_t start_tsc) {

@@ -12,9 +12,12 @@
 
 #include <array>
 #include <atomic>
+#include <memory>
+#include <string>
 #include <cstdint>
 #include <vector>
 
+#include "core/result.h"
 #include "jit/rcu.h"
 #include "pipeline/counters.h"
 #include "pipeline/filter_stage.h"
@@ -36,6 +39,17 @@ enum LearnKind : uint8_t { kLearnRemoteMac = 1, kLearnNeighbor = 2 };
 
 inline constexpr uint16_t kBurst = 32;
 
+// Work the control side needs done by a worker on state only it may touch (its conntrack table):
+// posted in the worker's mailbox, run at the end of its loop.
+struct WorkerCommand {
+  enum class Kind { kExportFlows, kImportFlows };
+  Kind kind = Kind::kExportFlows;
+  uint32_t vnic_index = 0;
+  std::string data;  // import: the flows; export: filled by the worker
+  Status result;
+  std::atomic<bool> done{false};
+};
+
 // Everything the workers share with the control side.
 struct WorkerShared {
   std::atomic<const ForwardingTable*> table{nullptr};
@@ -43,6 +57,8 @@ struct WorkerShared {
   rte_mempool* pool = nullptr;
   std::vector<rte_ring*> handoff;  // one per worker, many producers, one consumer
   std::vector<int> wake_fds;       // one eventfd per worker: the control side wakes it
+  // One slot per worker; checked once per loop.
+  std::unique_ptr<std::atomic<WorkerCommand*>[]> mailboxes;
   rte_ring* learn = nullptr;       // workers -> control side
   std::atomic<bool> running{true};
   uint64_t tsc_hz = 1;
@@ -64,6 +80,8 @@ class Worker {
   void Run();
   // One pass over every port; returns how many packets it handled.
   uint32_t RunOnce();
+  // Runs a command posted in this worker's mailbox, if any.
+  void RunCommand();
 
  private:
   struct Pending {

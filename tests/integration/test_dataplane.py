@@ -129,6 +129,32 @@ class KernelVmTest(DaemonTestCase):
         self.assertGreaterEqual(after["antispoof"] - before["antispoof"], 2)
         self.assertTrue(self.lab.ping(ns_a, "198.18.0.2"), "the daemon keeps forwarding")
 
+    def test_flows_export_and_import(self):
+        self.ok("sg", "rule", "add", "icmp", "--ip-proto", "icmp", "--cidr", "0.0.0.0/0")
+        a, ns_a = self.vm("a", 4, "198.18.0.1", ["icmp"])
+        b, ns_b = self.vm("b", 4, "198.18.0.2", ["icmp"])
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=2))
+        saved = os.path.join(self.tmp.name, "b.flows")
+        exported = json.loads(self.ok("--json", "nic", "export", b, "--out", saved))
+        self.assertGreater(exported["bytes"], 16, "the ping's flow is tracked and exported")
+        # The VM "moves": a new vnic imports the flows, and has them (same bytes out again).
+        moved = self.lab.name("m")
+        self.ok("nic", "add", "--id", moved, "--mac", "52:54:00:00:09:09", "--vni", "4", "--type", "tap",
+                "--flows", saved)
+        again = os.path.join(self.tmp.name, "m.flows")
+        self.assertEqual(json.loads(self.ok("--json", "nic", "export", moved, "--out", again))["bytes"],
+                         exported["bytes"])
+        # Garbage is refused whole: the vnic is not created.
+        garbage = os.path.join(self.tmp.name, "garbage.flows")
+        with open(garbage, "wb") as f:
+            f.write(b"not flows at all")
+        bad = self.lab.name("g")
+        result = self.run_cli("nic", "add", "--id", bad, "--mac", "52:54:00:00:09:0a", "--vni", "4",
+                              "--type", "tap", "--flows", garbage)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("fw_data", result.stderr)
+        self.assertNotIn(bad, self.ok("nic", "list").split())
+
     def test_stats_show_workers_and_stages(self):
         self.ok("sg", "rule", "add", "open", "--ip-proto", "icmp", "--cidr", "0.0.0.0/0")
         a, ns_a = self.vm("a", 3, "198.18.0.1", ["open"])

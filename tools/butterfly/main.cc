@@ -52,7 +52,7 @@ std::vector<std::string> HelpWordToFlag(std::vector<std::string> args) {
   static const std::set<std::string> kCommandWords = {
       "nic", "sg", "add", "update", "del", "list", "details", "stats", "rule", "member", "set",
       "status", "shutdown", "dump", "request", "config", "keygen", "server", "client",
-      "stats", "fdb", "vni", "peers"};
+      "stats", "fdb", "vni", "peers", "export"};
   static const std::set<std::string> kGlobalsWithValue = {"-e", "--endpoint", "-t", "--timeout",
                                                          "-k", "--key"};
   for (size_t i = 0; i < args.size(); ++i) {

@@ -1,6 +1,8 @@
 // butterfly nic add|update|del|list|details|stats|sg ...
 #include <algorithm>
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "command.h"
 #include "core/model.h"
@@ -115,7 +117,7 @@ Result<MessageV0_Nic> FetchNic(Client& client, const std::string& id) {
 
 void AddNicAdd(CLI::App& nic, Command* command) {
   struct Args {
-    std::string id, mac, type = "vhost", btype, dip, dmac, packet_trace, trace_path, path;
+    std::string id, mac, type = "vhost", btype, dip, dmac, packet_trace, trace_path, path, flows;
     uint32_t vni = 0;
     std::vector<std::string> ips, sgs;
     bool antispoof = false, bypass = false;
@@ -143,6 +145,8 @@ void AddNicAdd(CLI::App& nic, Command* command) {
   add->add_flag("--bypass-filtering", args->bypass, "no security group filtering for this vnic");
   add->add_option("--packet-trace", args->packet_trace, "true or false: trace its packets (pcap)");
   add->add_option("--trace-path", args->trace_path, "where the packet trace goes");
+  add->add_option("--flows", args->flows,
+                  "import tracked flows saved by `nic export` on the VM's previous host");
   add->footer(
       "Example:\n"
       "  butterfly nic add --id vnic_1 --mac 52:54:00:12:34:01 --vni 42 --ip 198.18.0.1 "
@@ -173,6 +177,13 @@ void AddNicAdd(CLI::App& nic, Command* command) {
     if (!args->btype.empty()) nic->set_btype(args->btype);
     if (!args->dip.empty()) nic->set_dip(args->dip);
     if (!args->dmac.empty()) nic->set_dmac(args->dmac);
+    if (!args->flows.empty()) {
+      std::ifstream file(args->flows, std::ios::binary);
+      if (!file) UsageError("--flows: cannot read '" + args->flows + "'");
+      std::stringstream bytes;
+      bytes << file.rdbuf();
+      nic->mutable_fw_data()->set_data(bytes.str());
+    }
     std::string id = args->id;
     command->name = "nic add";
     command->build = [request](Client&, std::vector<MessageV0_Request>& out) {
@@ -339,6 +350,43 @@ void AddNicStats(CLI::App& nic, Command* command) {
   });
 }
 
+void AddNicExport(CLI::App& nic, Command* command) {
+  struct Args {
+    std::string id, out;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* exported = nic.add_subcommand(
+      "export", "Save a vnic's tracked flows, for the VM's next host (nic add --flows)");
+  exported->add_option("ID", args->id, "vnic id")->required();
+  exported->add_option("--out", args->out, "file to write")->required();
+  exported->footer("Example (live migration):\n  butterfly nic export vnic_1 --out vnic_1.flows\n"
+                   "  butterfly -e tcp://NEW_HOST:9999 nic add --id vnic_1 ... --flows vnic_1.flows");
+  exported->callback([args, command] {
+    command->name = "nic export";
+    command->build = [args](Client&, std::vector<MessageV0_Request>& out) {
+      out.emplace_back().set_nic_export(args->id);
+      return Ok();
+    };
+    command->render = [args](const auto& answers, const Output& output) {
+      const MessageV0_Response* response = ResponseOrReport(*answers[0], "nic export", output);
+      if (!response) return false;
+      const std::string& data = response->nic_export().fw_data().data();
+      std::ofstream file(args->out, std::ios::binary | std::ios::trunc);
+      if (!file.write(data.data(), static_cast<std::streamsize>(data.size()))) {
+        output.err << "butterfly nic export: cannot write '" << args->out << "'\n";
+        return false;
+      }
+      if (output.json) {
+        output.PrintJson(JsonValue::Object{{"id", args->id}, {"file", args->out},
+                                           {"bytes", static_cast<uint64_t>(data.size())}});
+      } else {
+        output.out << "wrote " << data.size() << " bytes of flows to " << args->out << "\n";
+      }
+      return true;
+    };
+  });
+}
+
 void AddNicSg(CLI::App& nic, Command* command) {
   CLI::App* sg = nic.add_subcommand("sg", "List or change the security groups of a vnic");
   sg->require_subcommand(1);
@@ -427,6 +475,7 @@ void AddNicCommands(CLI::App& app, Command* command) {
   AddNicList(*nic, command);
   AddNicDetails(*nic, command);
   AddNicStats(*nic, command);
+  AddNicExport(*nic, command);
   AddNicSg(*nic, command);
 }
 
