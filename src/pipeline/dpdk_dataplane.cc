@@ -53,6 +53,10 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
                 " mbufs): give DPDK more memory (--dpdk-args \"-m 1024\") or hugepages");
   }
 
+  if (config.packet_trace) {
+    LOG_WARNING("dataplane: --packet-trace is accepted but not implemented in this version: no "
+                "pcap is written");
+  }
   if (!config.vtep_ip.empty()) {
     auto vtep = IpAddress::Parse(config.vtep_ip);
     if (!vtep || !vtep->is_v4()) {
@@ -180,6 +184,10 @@ uint32_t DpdkDataplane::NowSeconds() const {
 }
 
 Status DpdkDataplane::AddVnic(const Vnic& vnic, const std::string& path) {
+  if (vnic.packet_trace) {
+    LOG_WARNING("nic %s: packet trace is recorded but not implemented in this version: no pcap is "
+                "written", vnic.id.c_str());
+  }
   FilterSlot* slot = filter_engine_->SlotOf(vnic.id);
   uint32_t workers = static_cast<uint32_t>(worker_lcores_.size());
   uint16_t owner = 0;
