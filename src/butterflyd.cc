@@ -11,6 +11,7 @@
 
 #include "api/api_server.h"
 #include "api/dispatcher.h"
+#include "api/journal_recorder.h"
 #include "core/controller.h"
 #include "core/daemon_config.h"
 #include "core/dataplane.h"
@@ -72,6 +73,13 @@ int main(int argc, char** argv) {
   Controller controller(config.socket_dir, dataplane);
   DispatcherLimits limits;
   Dispatcher dispatcher(controller, limits);
+  // Restores the state (and re-creates its vnics) before any client can reach the API.
+  auto persistence = StartPersistence(config.state_file, controller, dispatcher);
+  if (!persistence) {
+    LOG_ERROR("state: %s", persistence.error().c_str());
+    std::fprintf(stderr, "butterflyd: %s\n", persistence.error().c_str());
+    return 2;
+  }
 
   zmq::context_t context;
   ApiServer server(context, dispatcher, limits.max_frame_bytes);
