@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include "api/api_server.h"
+#include "api/curve_auth.h"
 #include "api/dispatcher.h"
 #include "api/journal_recorder.h"
 #include "core/controller.h"
@@ -32,11 +33,6 @@ void InstallSignalHandlers() {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
-}
-
-bool IsLoopbackTcp(const std::string& endpoint) {
-  return endpoint.rfind("tcp://127.", 0) == 0 || endpoint.rfind("tcp://[::1]", 0) == 0 ||
-         endpoint.rfind("tcp://localhost:", 0) == 0;
 }
 
 }  // namespace
@@ -83,16 +79,17 @@ int main(int argc, char** argv) {
 
   zmq::context_t context;
   ApiServer server(context, dispatcher, limits.max_frame_bytes);
+  // CURVE (when --curve-keys is set) must be on before the socket binds.
+  auto curve = SecureApi(context, server, config.curve_keys, config.endpoint);
+  if (!curve) {
+    LOG_ERROR("api: %s", curve.error().c_str());
+    std::fprintf(stderr, "butterflyd: %s\n", curve.error().c_str());
+    return 2;
+  }
   if (auto bound = server.Bind(config.endpoint); !bound) {
     LOG_ERROR("api: %s", bound.error().c_str());
     std::fprintf(stderr, "butterflyd: %s\n", bound.error().c_str());
     return 1;
-  }
-  if (config.endpoint.rfind("tcp://", 0) == 0 && !IsLoopbackTcp(config.endpoint)) {
-    LOG_WARNING("api: listening on %s without authentication: anyone who reaches it controls "
-                "this switch", config.endpoint.c_str());
-  } else {
-    LOG_INFO("api: unauthenticated (no --curve-keys); reachable from this host only");
   }
   LOG_INFO("api: listening on %s", config.endpoint.c_str());
 
