@@ -17,6 +17,7 @@
 #include "core/daemon_config.h"
 #include "core/dataplane.h"
 #include "core/log.h"
+#include "core/systemd_notify.h"
 #include "core/version.h"
 
 namespace {
@@ -103,7 +104,9 @@ int main(int argc, char** argv) {
     return std::max(std::chrono::milliseconds(1),
                     std::chrono::duration_cast<std::chrono::milliseconds>(*due - now));
   };
+  NotifySystemd("READY=1\nSTATUS=serving the API on " + config.endpoint);
   server.Serve(g_stop, periodic);
+  NotifySystemd("STOPPING=1");
   LOG_INFO("butterflyd stopped (%s)", g_stop.load() ? "signal" : "app_quit");
   return 0;
 }
