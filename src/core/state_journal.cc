@@ -137,7 +137,12 @@ Status ParseJournal(std::string_view bytes, const std::string& path, JournalLoad
     }
     uint32_t length = GetU32(bytes, at);
     if (length == 0) {
-      load->dropped_reason = number + " has length 0 (zeroed or corrupt data)";
+      // Zeros to the end: the space written ahead, the normal end of the records.
+      if (bytes.find_first_not_of('\0', at) == std::string_view::npos) {
+        *intact_size = at;
+        return Ok();
+      }
+      load->dropped_reason = number + " has length 0 and data follows (a torn write)";
       break;
     }
     if (length > left - StateJournal::kRecordHeaderBytes) {
@@ -209,7 +214,7 @@ Result<std::unique_ptr<StateJournal>> StateJournal::Open(const std::string& path
     if (!created) return fail(created.error());
     load->created = true;
     return std::unique_ptr<StateJournal>(
-        new StateJournal(path, *created, lock_fd, kHeaderBytes, policy));
+        new StateJournal(path, *created, lock_fd, kHeaderBytes, kHeaderBytes, policy));
   }
   if (fd < 0) return fail(Errno("cannot open state file '" + path + "'"));
 
@@ -228,15 +233,18 @@ Result<std::unique_ptr<StateJournal>> StateJournal::Open(const std::string& path
       return fail(message);
     }
   }
-  return std::unique_ptr<StateJournal>(new StateJournal(path, fd, lock_fd, intact_size, policy));
+  uint64_t file_size = load->dropped_bytes > 0 ? intact_size : bytes->size();
+  return std::unique_ptr<StateJournal>(
+      new StateJournal(path, fd, lock_fd, intact_size, file_size, policy));
 }
 
-StateJournal::StateJournal(std::string path, int fd, int lock_fd, uint64_t size,
+StateJournal::StateJournal(std::string path, int fd, int lock_fd, uint64_t size, uint64_t file_size,
                            JournalPolicy policy)
     : path_(std::move(path)),
       fd_(fd),
       lock_fd_(lock_fd),
       size_(size),
+      file_size_(file_size),
       snapshot_size_(size),
       policy_(policy) {}
 
@@ -250,8 +258,11 @@ void StateJournal::Append(std::string_view record) { AppendFrame(&pending_, reco
 Status StateJournal::Sync() {
   if (broken_) return Fail("state journal '" + path_ + "' needs a rewrite after a failed write");
   if (pending_.empty()) return Ok();
+  Preallocate(size_ + pending_.size());
   std::string error;
-  if (!WriteAll(fd_, pending_, size_)) {
+  if (broken_) {
+    error = Errno("cannot sync state journal '" + path_ + "'");
+  } else if (!WriteAll(fd_, pending_, size_)) {
     error = Errno("cannot write state journal '" + path_ + "'");
   } else if (fdatasync(fd_) != 0) {
     error = Errno("cannot sync state journal '" + path_ + "'");
@@ -264,8 +275,25 @@ Status StateJournal::Sync() {
     return Fail(error);
   }
   size_ += pending_.size();
+  file_size_ = std::max(file_size_, size_);
   pending_.clear();
   return Ok();
+}
+
+bool StateJournal::Preallocate(uint64_t end) {
+  if (end <= file_size_ || policy_.preallocate_bytes == 0) return true;
+  uint64_t chunk = policy_.preallocate_bytes;
+  uint64_t new_size = (end + chunk - 1) / chunk * chunk;
+  std::string zeros(new_size - file_size_, '\0');
+  // One full fsync makes the new size and extents durable now, so that the fdatasyncs of the
+  // records written into this space have only data to flush.
+  if (!WriteAll(fd_, zeros, file_size_)) return false;  // no room: append without space ahead
+  if (fsync(fd_) != 0) {
+    broken_ = true;  // what the file holds is now unknown
+    return false;
+  }
+  file_size_ = new_size;
+  return true;
 }
 
 Status StateJournal::Rewrite(const std::vector<std::string>& records) {
@@ -276,6 +304,7 @@ Status StateJournal::Rewrite(const std::vector<std::string>& records) {
   close(fd_);
   fd_ = *fd;
   size_ = bytes.size();
+  file_size_ = size_;
   snapshot_size_ = size_;
   pending_.clear();
   broken_ = false;

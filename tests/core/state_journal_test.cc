@@ -46,10 +46,10 @@ class StateJournalTest : public ::testing::Test {
     EXPECT_TRUE(journal.ok()) << (journal.ok() ? "" : journal.error());
     return journal.ok() ? std::move(*journal) : nullptr;
   }
-  // Writes `records` as a journal and closes it.
+  // Writes `records` as a journal, with no zeroed space ahead, and closes it.
   void WriteJournal(const std::vector<std::string>& records) {
     JournalLoad load;
-    auto journal = OpenOk(&load);
+    auto journal = OpenOk(&load, kNoPreallocation);
     for (const auto& record : records) journal->Append(record);
     ASSERT_TRUE(journal->Sync().ok());
   }
@@ -61,6 +61,7 @@ class StateJournalTest : public ::testing::Test {
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   }
 
+  static constexpr JournalPolicy kNoPreallocation{.preallocate_bytes = 0};
   std::string dir_;
   std::string path_;
 };
@@ -113,7 +114,7 @@ TEST_F(StateJournalTest, TruncationAtEveryOffsetKeepsExactlyTheWholeRecordsBefor
     while (whole < ends.size() && ends[whole] <= cut) ++whole;
     size_t intact = whole == 0 ? StateJournal::kHeaderBytes : ends[whole - 1];
     JournalLoad load;
-    auto journal = OpenOk(&load);
+    auto journal = OpenOk(&load, kNoPreallocation);
     EXPECT_EQ(load.records, std::vector<std::string>(records.begin(), records.begin() + whole))
         << "cut at " << cut;
     EXPECT_EQ(load.dropped_bytes, cut - intact) << "cut at " << cut;
@@ -142,14 +143,42 @@ TEST_F(StateJournalTest, CorruptRecordDropsItAndEverythingAfter) {
   EXPECT_EQ(load.dropped_at, StateJournal::kHeaderBytes + StateJournal::kRecordHeaderBytes + 5);
 }
 
-TEST_F(StateJournalTest, ZeroedTailIsDetected) {
+TEST_F(StateJournalTest, SpaceIsWrittenAheadAndAppendsFillItAfterAReopen) {
+  {
+    JournalLoad load;
+    auto journal = OpenOk(&load, JournalPolicy{.preallocate_bytes = 4096});
+    journal->Append("first");
+    ASSERT_TRUE(journal->Sync().ok());
+    EXPECT_EQ(fs::file_size(path_), 4096u) << "zeroed space ahead of the records";
+    EXPECT_EQ(journal->size_bytes(), StateJournal::kHeaderBytes + 8 + 5);
+    journal->Append(std::string(5000, 'x'));  // past the space: extended again
+    ASSERT_TRUE(journal->Sync().ok());
+    EXPECT_EQ(fs::file_size(path_), 2 * 4096u);
+  }
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    JournalLoad load;
+    auto journal = OpenOk(&load, JournalPolicy{.preallocate_bytes = 4096});
+    EXPECT_EQ(load.dropped_bytes, 0u) << "zeros after the records are their normal end";
+    EXPECT_EQ(fs::file_size(path_), 2 * 4096u) << "and are kept";
+    EXPECT_EQ(load.records.size(), 2u + reopen);
+    journal->Append("after reopen");  // written over the zeros, right after the records
+    ASSERT_TRUE(journal->Sync().ok());
+  }
+  JournalLoad load;
+  OpenOk(&load);
+  EXPECT_EQ(load.records.back(), "after reopen");
+  EXPECT_EQ(load.records.size(), 4u);
+}
+
+TEST_F(StateJournalTest, LengthZeroFollowedByDataIsATornWrite) {
   WriteJournal({"first"});
-  WriteFile(path_, ReadFile(path_) + std::string(4096, '\0'));
+  // A record whose first page never reached the disk while a later one did.
+  WriteFile(path_, ReadFile(path_) + std::string(4096, '\0') + "late page");
   JournalLoad load;
   OpenOk(&load);
   EXPECT_EQ(load.records, std::vector<std::string>{"first"});
-  EXPECT_EQ(load.dropped_bytes, 4096u);
-  EXPECT_NE(load.dropped_reason.find("length 0"), std::string::npos);
+  EXPECT_EQ(load.dropped_bytes, 4096u + 9);
+  EXPECT_NE(load.dropped_reason.find("length 0 and data follows"), std::string::npos);
 }
 
 TEST_F(StateJournalTest, FilesThatAreNotJournalsAreRefusedAndLeftAlone) {

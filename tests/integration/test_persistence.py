@@ -302,8 +302,10 @@ class PersistenceTest(unittest.TestCase):
         # That journal cut at random offsets: the daemon starts on the intact records before the
         # cut, exactly, and says what it dropped.
         records = journal_records(journal)
-        self.assertEqual(records[-1][0], len(journal))
-        offsets = sorted(self.random.sample(range(HEADER_BYTES, len(journal)), 6)) + [len(journal) - 1]
+        end = records[-1][0]
+        self.assertEqual(journal[end:], bytes(len(journal) - end), "zeroed space after the records")
+        # Cuts inside the records, one in the last record, one in the zeroed space.
+        offsets = sorted(self.random.sample(range(HEADER_BYTES, end), 6)) + [end - 1, end + 1]
         for n, offset in enumerate(offsets):
             with self.subTest(offset=offset):
                 cut_file = self.path("cut%d" % n, "state.journal")
@@ -329,8 +331,8 @@ class PersistenceTest(unittest.TestCase):
             request = message_pb2.MessageV0.Request()
             request.ParseFromString(payload)
             kinds[request_kind(request)] = kinds.get(request_kind(request), 0) + 1
-        print("journal of %d records %s (%d bytes) cut at %s" %
-              (len(records), kinds, len(journal), offsets), file=sys.stderr)
+        print("journal of %d records %s (%d bytes, then zeros to %d) cut at %s" %
+              (len(records), kinds, end, len(journal), offsets), file=sys.stderr)
 
     def test_restart_keeps_client_mode_vnics_and_their_sockets(self):
         state_file = self.path("state.journal")
@@ -425,7 +427,7 @@ class PersistenceTest(unittest.TestCase):
         self.assertGreater(acked, 10)
         self.assertEqual(refused[1].returncode, 1)
         self.assertIn("INTERNAL_ERROR", refused[1].stderr)
-        self.assertGreaterEqual(os.path.getsize(state_file), limit - 200)
+        self.assertGreaterEqual(os.path.getsize(state_file), limit - 200)  # zeros, then records
         self.assertEqual(cli(["sg", "list"], endpoint).returncode, 0, "reads still work")
 
         resource.prlimit(process.pid, resource.RLIMIT_FSIZE,
