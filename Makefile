@@ -4,7 +4,7 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test unit-and-integration bench sanitize format clean
+.PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean
 
 all: build
 
@@ -33,6 +33,10 @@ sanitize: deps
 # Prints the benchmark tables (nothing is asserted).
 bench: build
 	@scripts/run-benchmarks $(BUILD_DIR)
+
+# An RPM and a DEB of the built tree, in $(BUILD_DIR)/packages.
+packages: build
+	@scripts/build-packages $(BUILD_DIR)
 
 format:
 	@git ls-files '*.cc' '*.h' | xargs clang-format -i
