@@ -11,11 +11,14 @@
 #include <zmq.hpp>
 
 #include "api/api_server.h"
+#include "api/curve_auth.h"
 #include "api/dispatcher.h"
+#include "api/journal_recorder.h"
 #include "core/controller.h"
 #include "core/daemon_config.h"
 #include "core/dataplane.h"
 #include "core/log.h"
+#include "core/systemd_notify.h"
 #include "core/version.h"
 #include "pipeline/dpdk_dataplane.h"
 #include "pipeline/eal.h"
@@ -34,11 +37,6 @@ void InstallSignalHandlers() {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
-}
-
-bool IsLoopbackTcp(const std::string& endpoint) {
-  return endpoint.rfind("tcp://127.", 0) == 0 || endpoint.rfind("tcp://[::1]", 0) == 0 ||
-         endpoint.rfind("tcp://localhost:", 0) == 0;
 }
 
 }  // namespace
@@ -89,19 +87,27 @@ int main(int argc, char** argv) {
   Controller controller(config.socket_dir, *dataplane);
   DispatcherLimits limits;
   Dispatcher dispatcher(controller, limits);
+  // Restores the state (and re-creates its vnics) before any client can reach the API.
+  auto persistence = StartPersistence(config.state_file, controller, dispatcher);
+  if (!persistence) {
+    LOG_ERROR("state: %s", persistence.error().c_str());
+    std::fprintf(stderr, "butterflyd: %s\n", persistence.error().c_str());
+    return 2;
+  }
 
   zmq::context_t context;
   ApiServer server(context, dispatcher, limits.max_frame_bytes);
+  // CURVE (when --curve-keys is set) must be on before the socket binds.
+  auto curve = SecureApi(context, server, config.curve_keys, config.endpoint);
+  if (!curve) {
+    LOG_ERROR("api: %s", curve.error().c_str());
+    std::fprintf(stderr, "butterflyd: %s\n", curve.error().c_str());
+    return 2;
+  }
   if (auto bound = server.Bind(config.endpoint); !bound) {
     LOG_ERROR("api: %s", bound.error().c_str());
     std::fprintf(stderr, "butterflyd: %s\n", bound.error().c_str());
     return 1;
-  }
-  if (config.endpoint.rfind("tcp://", 0) == 0 && !IsLoopbackTcp(config.endpoint)) {
-    LOG_WARNING("api: listening on %s without authentication: anyone who reaches it controls "
-                "this switch", config.endpoint.c_str());
-  } else {
-    LOG_INFO("api: unauthenticated (no --curve-keys); reachable from this host only");
   }
   LOG_INFO("api: listening on %s", config.endpoint.c_str());
 
@@ -115,7 +121,9 @@ int main(int argc, char** argv) {
     return std::max(std::chrono::milliseconds(1),
                     std::chrono::duration_cast<std::chrono::milliseconds>(*due - now));
   };
+  NotifySystemd("READY=1\nSTATUS=serving the API on " + config.endpoint);
   server.Serve(g_stop, periodic);
+  NotifySystemd("STOPPING=1");
   LOG_INFO("butterflyd stopped (%s)", g_stop.load() ? "signal" : "app_quit");
   return 0;
 }

@@ -19,6 +19,8 @@ class ApiServer {
 
   // Binds `endpoint`; the error says which endpoint and why.
   Status Bind(const std::string& endpoint);
+  // For settings other modules own, made before Bind (CURVE: api/curve_auth.h).
+  zmq::socket_t& socket() { return socket_; }
   // Serves requests until `stop` is set or a client sends app_quit. `periodic` runs between
   // requests and returns how soon it wants to run again (at most `tick` later).
   void Serve(const std::atomic<bool>& stop,

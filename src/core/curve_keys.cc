@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -90,8 +91,8 @@ Result<std::string> ReadPublicKeyFile(const std::string& path) {
   return KeyField(*values, path, "public");
 }
 
-Result<std::vector<std::string>> ReadAuthorizedClients(const std::string& dir) {
-  std::vector<std::string> keys;
+Result<std::vector<AuthorizedClient>> ReadAuthorizedClients(const std::string& dir) {
+  std::vector<AuthorizedClient> keys;
   std::error_code error;
   std::filesystem::directory_iterator it(dir + "/clients", error);
   if (error) return Fail("cannot read '" + dir + "/clients': " + error.message());
@@ -99,8 +100,9 @@ Result<std::vector<std::string>> ReadAuthorizedClients(const std::string& dir) {
     if (entry.path().extension() != ".pub") continue;
     auto key = ReadPublicKeyFile(entry.path().string());
     if (!key) return Error{key.error()};
-    keys.push_back(*key);
+    keys.push_back({entry.path().string(), *key});
   }
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.file < b.file; });
   return keys;
 }
 

@@ -30,8 +30,12 @@ Result<ClientKeyFile> ReadClientKeyFile(const std::string& path);
 Result<CurveKeyPair> ReadServerKeyFile(const std::string& path);
 // The `public=` key of a .pub file.
 Result<std::string> ReadPublicKeyFile(const std::string& path);
-// Every DIR/clients/*.pub.
-Result<std::vector<std::string>> ReadAuthorizedClients(const std::string& dir);
+struct AuthorizedClient {
+  std::string file;        // e.g. DIR/clients/admin.key.pub, for the logs
+  std::string public_key;  // Z85
+};
+// Every DIR/clients/*.pub, sorted by file name.
+Result<std::vector<AuthorizedClient>> ReadAuthorizedClients(const std::string& dir);
 
 // Writes `text` to `path` with mode `mode`, refusing to overwrite an existing file.
 Status WriteNewFile(const std::string& path, const std::string& text, unsigned mode);

@@ -95,8 +95,8 @@ std::vector<OptionSpec> OptionTable() {
          return Ok();
        }},
       {"-l,--log-level", {"general.log-level"}, "LEVEL",
-       "none, error, warning, info (default) or debug; changeable at run time (butterfly status, "
-       "app_config)",
+       "none, error, warning, info (default) or debug; changeable at run time (butterfly config "
+       "--log-level, or the API's app_config)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto level = ParseLogLevel(v);
          if (!level) return Fail("--log-level: " + level.error());

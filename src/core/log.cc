@@ -102,4 +102,27 @@ bool RateLimiter::Allow(uint64_t* suppressed) {
   return true;
 }
 
+void RateLimitedLog::Write(LogLevel level, const char* format, ...) {
+  if (!LogEnabled(level)) return;
+  uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (!limiter_.Allow(&suppressed)) {
+      suppressed_total_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  char message[2048];
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(message, sizeof(message), format, args);
+  va_end(args);
+  if (suppressed > 0) {
+    LogWrite(level, "%s (%llu similar messages suppressed)", message,
+             static_cast<unsigned long long>(suppressed));
+  } else {
+    LogWrite(level, "%s", message);
+  }
+}
+
 }  // namespace butterfly

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string_view>
 
 #include "core/result.h"
@@ -42,7 +43,33 @@ class RateLimiter {
   uint64_t suppressed_ = 0;
 };
 
+// One log call site for events that traffic or clients can trigger at will (a packet, a connection
+// attempt): it writes at most `burst` messages per `period`, and the first message it writes after
+// suppressing some says how many ("... (123 similar messages suppressed)"). Thread-safe. A message
+// of a level that is off neither writes nor uses up the budget. Dataplane workers still never log:
+// they count, and the control thread reports through one of these.
+class RateLimitedLog {
+ public:
+  RateLimitedLog(int burst, std::chrono::milliseconds period) : limiter_(burst, period) {}
+  void Write(LogLevel level, const char* format, ...) __attribute__((format(printf, 3, 4)));
+  // Messages suppressed since this site was made.
+  uint64_t suppressed_total() const { return suppressed_total_.load(std::memory_order_relaxed); }
+
+ private:
+  std::mutex mutex_;
+  RateLimiter limiter_;
+  std::atomic<uint64_t> suppressed_total_{0};
+};
+
 }  // namespace butterfly
+
+// A rate-limited log statement with its own budget, e.g.
+//   LOG_RATE_LIMITED(LogLevel::kWarning, 5, std::chrono::seconds(10), "nic %s: ...", id);
+#define LOG_RATE_LIMITED(level, burst, period, ...)                         \
+  do {                                                                      \
+    static ::butterfly::RateLimitedLog bf_rate_limited_site(burst, period); \
+    bf_rate_limited_site.Write(level, __VA_ARGS__);                         \
+  } while (0)
 
 #define BF_LOG(level, ...)                                               \
   do {                                                                   \

@@ -34,8 +34,9 @@ def free_tcp_port():
 class Daemon:
     """One butterflyd process with its own socket dir, API endpoint and log file."""
 
-    def __init__(self, workdir, endpoint=None, args=(), name="butterflyd"):
+    def __init__(self, workdir, endpoint=None, args=(), name="butterflyd", state_file="none"):
         self.workdir = workdir
+        self.state_file = state_file
         self.socket_dir = os.path.join(workdir, name + "-sockets")
         self.endpoint = endpoint or "ipc://" + os.path.join(workdir, name + ".api")
         self.log_path = os.path.join(workdir, name + ".log")
@@ -43,7 +44,7 @@ class Daemon:
         self.process = None
 
     def command(self):
-        return [BUTTERFLYD, "--no-syslog", "--state-file", "none", "-s", self.socket_dir,
+        return [BUTTERFLYD, "--no-syslog", "--state-file", self.state_file, "-s", self.socket_dir,
                 "-e", self.endpoint, "-l", "debug"] + self.args
 
     def start(self, wait=True):
@@ -147,8 +148,8 @@ class DaemonTestCase(unittest.TestCase):
         # None: the test starts its daemons itself.
         self.daemon = None if self.daemon_args is None else self.start_daemon(args=self.daemon_args)
 
-    def start_daemon(self, name="butterflyd", endpoint=None, args=(), wait=True):
-        daemon = Daemon(self.tmp.name, endpoint=endpoint, args=args, name=name)
+    def start_daemon(self, name="butterflyd", endpoint=None, args=(), wait=True, state_file="none"):
+        daemon = Daemon(self.tmp.name, endpoint=endpoint, args=args, name=name, state_file=state_file)
         self.addCleanup(daemon.stop)
         daemon.start(wait=wait)
         return daemon

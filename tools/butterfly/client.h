@@ -32,10 +32,16 @@ class Client {
 
  private:
   void Connect();
+  void Disconnect();
+  // Reads one event of the socket's monitor; returns the error to report when it is a failed
+  // handshake (so a refused key is told at once, not after the whole timeout), else nothing.
+  std::optional<std::string> HandshakeFailure();
 
   ClientOptions options_;
   zmq::context_t context_;
   std::optional<zmq::socket_t> socket_;
+  std::optional<zmq::socket_t> monitor_;
+  int monitors_ = 0;
 };
 
 // A batch of one MessageV0 request.

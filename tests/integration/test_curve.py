@@ -1,0 +1,255 @@
+"""F-AUTH: a daemon run with --curve-keys serves authorised CURVE clients only. Wrong keys, no
+key, plain-text clients and a replay of a captured session get nothing through, and the CLI says
+why within its --timeout."""
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import zmq
+
+from harness import BUTTERFLY, BUTTERFLYD, Daemon, cli, free_tcp_port, message_pb2
+
+TIMEOUT = 3
+
+
+class RecordingProxy:
+    """A TCP proxy for one connection at a time that records what the client sent, in the chunks
+    it arrived in."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.sessions = []  # per connection: [bytes chunks from the client]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            chunks = []
+            self.sessions.append(chunks)
+            pumps = [threading.Thread(target=self._pump, args=(client, upstream, chunks), daemon=True),
+                     threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True)]
+            for pump in pumps:
+                pump.start()
+
+    @staticmethod
+    def _pump(source, destination, record):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if record is not None:
+                    record.append(data)
+                destination.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, destination):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
+
+
+class CurveTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="butterfly-curve-")
+        self.addCleanup(self.tmp.cleanup)
+        self.keys = self.path("keys")
+        self.keygen("server", self.keys)
+        self.keygen("client", self.path("admin.key"), "--server", self.keys, "--authorize", self.keys)
+        # A valid key pair nobody authorised.
+        self.keygen("client", self.path("stranger.key"), "--server", self.keys)
+        # An authorised key that names another daemon's server key.
+        self.keygen("server", self.path("other-daemon"))
+        self.keygen("client", self.path("misdirected.key"), "--server", self.path("other-daemon"),
+                    "--authorize", self.keys)
+        self.port = free_tcp_port()
+        self.endpoint = "tcp://127.0.0.1:%d" % self.port
+        self.daemon = Daemon(self.tmp.name, endpoint=self.endpoint, args=["--curve-keys", self.keys])
+        self.addCleanup(self.daemon.stop)
+        self.daemon.start(wait=False)
+        deadline = time.time() + 20
+        while self.as_admin("status", timeout=0.5).returncode != 0:
+            self.assertIsNone(self.daemon.process.poll(), self.daemon.log())
+            self.assertLess(time.time(), deadline, self.daemon.log())
+            time.sleep(0.05)
+
+    def path(self, *parts):
+        return os.path.join(self.tmp.name, *parts)
+
+    def keygen(self, *args):
+        result = subprocess.run([BUTTERFLY, "keygen"] + list(args), capture_output=True, text=True)
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def as_admin(self, *args, endpoint=None, timeout=TIMEOUT):
+        return cli(["-k", self.path("admin.key")] + list(args), endpoint or self.endpoint, timeout)
+
+    def sg_list(self):
+        result = self.as_admin("sg", "list")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        return result.stdout.split()
+
+    def test_authorised_key_works_and_the_daemon_says_what_it_accepts(self):
+        self.assertEqual(self.as_admin("sg", "add", "sg-admin").returncode, 0)
+        self.assertEqual(self.sg_list(), ["sg-admin"])
+        self.assertIn("CURVE on: 2 authorised client key(s)", self.daemon.log())
+        self.assertNotIn("unauthenticated", self.daemon.log())
+
+    def test_wrong_key_no_key_and_plain_text_get_nothing_through_and_a_clear_error(self):
+        cases = {
+            "unauthorised key": (["-k", self.path("stranger.key")], "refused this client's CURVE key"),
+            "wrong server key": (["-k", self.path("misdirected.key")], "is the server key"),
+            "no key": ([], "it requires CURVE authentication: pass -k/--key"),
+        }
+        for name, (key_args, expected) in cases.items():
+            with self.subTest(name):
+                started = time.time()
+                result = cli(key_args + ["sg", "add", "sg-intruder"], self.endpoint, timeout=TIMEOUT)
+                elapsed = time.time() - started
+                self.assertEqual(result.returncode, 1, result.stderr)
+                self.assertIn(expected, result.stderr)
+                self.assertLess(elapsed, TIMEOUT, "no hang beyond --timeout")
+        self.assertEqual(self.sg_list(), [])
+        log = self.daemon.log()
+        self.assertIn("is not in %s/clients/" % self.keys, log)
+        self.assertIn("refused a client on %s" % self.endpoint, log)
+
+    def test_raw_clients_without_an_authorised_key_receive_no_answer(self):
+        context = zmq.Context()
+        self.addCleanup(context.term)
+        stranger_public, stranger_secret = zmq.curve_keypair()
+        with open(os.path.join(self.keys, "server.pub")) as f:
+            server_public = f.read().split("=", 1)[1].strip().encode()
+        request = message_pb2.Messages()
+        message = request.messages.add()
+        message.revision = 0
+        message.message_0.request.sg_add.id = "sg-raw"
+        for name in ("plain text", "unknown key"):
+            with self.subTest(name):
+                sock = context.socket(zmq.REQ)
+                sock.setsockopt(zmq.LINGER, 0)
+                if name == "unknown key":
+                    sock.curve_serverkey = server_public
+                    sock.curve_publickey = stranger_public
+                    sock.curve_secretkey = stranger_secret
+                sock.connect(self.endpoint)
+                sock.send(request.SerializeToString())
+                self.assertEqual(sock.poll(1500), 0, "an answer came back")
+                sock.close()
+        self.assertEqual(self.sg_list(), [])
+
+    def test_replayed_session_changes_nothing_and_the_daemon_keeps_serving(self):
+        proxy = RecordingProxy(self.port)
+        self.addCleanup(proxy.close)
+        through_proxy = "tcp://127.0.0.1:%d" % proxy.port
+        result = self.as_admin("sg", "add", "sg-replayed", endpoint=through_proxy)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(self.sg_list(), ["sg-replayed"])
+        deadline = time.time() + 5
+        while not proxy.sessions and time.time() < deadline:
+            time.sleep(0.01)
+        captured = [chunk for chunks in proxy.sessions[:1] for chunk in chunks]
+        self.assertGreater(sum(map(len, captured)), 64 + 200, "greeting, handshake and request")
+        self.assertEqual(self.as_admin("sg", "del", "sg-replayed").returncode, 0)
+        self.assertEqual(self.sg_list(), [])
+
+        for pace in (0, 0.05):  # all at once, and chunk by chunk as the client sent them
+            with socket.create_connection(("127.0.0.1", self.port)) as replay:
+                replay.settimeout(0.5)
+                for chunk in captured:
+                    try:
+                        replay.sendall(chunk)
+                    except OSError:
+                        break  # the daemon hung up: the replay is over
+                    time.sleep(pace)
+                try:
+                    while replay.recv(65536):
+                        pass
+                except OSError:
+                    pass
+        time.sleep(0.2)
+        self.assertEqual(self.sg_list(), [], "the replayed sg_add did not apply")
+        self.assertIn("its handshake does not decrypt", self.daemon.log())
+        self.assertIsNone(self.daemon.process.poll())
+
+
+class CurveSettingsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="butterfly-curve-")
+        self.addCleanup(self.tmp.cleanup)
+
+    def run_daemon(self, *args, endpoint=None):
+        endpoint = endpoint or "ipc://" + os.path.join(self.tmp.name, "api")
+        return subprocess.run([BUTTERFLYD, "--no-syslog", "--state-file", "none", "-e", endpoint,
+                               "-s", os.path.join(self.tmp.name, "s")] + list(args),
+                              capture_output=True, text=True, timeout=20)
+
+    def test_missing_or_invalid_key_files_stop_the_daemon_with_exit_2(self):
+        keys = os.path.join(self.tmp.name, "keys")
+        subprocess.run([BUTTERFLY, "keygen", "server", keys], check=True, capture_output=True)
+        missing = os.path.join(self.tmp.name, "nowhere")
+        result = self.run_daemon("--curve-keys", missing)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("'%s/server.key'" % missing, result.stderr)
+
+        bad_client = os.path.join(keys, "clients", "bad.pub")
+        with open(bad_client, "w") as f:
+            f.write("public=not-a-key\n")
+        result = self.run_daemon("--curve-keys", keys)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("'%s'" % bad_client, result.stderr)
+        self.assertIn("is not a 40-character Z85 CURVE key", result.stderr)
+
+        os.remove(bad_client)
+        os.rmdir(os.path.join(keys, "clients"))
+        result = self.run_daemon("--curve-keys", keys)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("%s/clients" % keys, result.stderr)
+
+    def test_cli_with_a_key_against_a_plain_text_daemon_fails_cleanly(self):
+        keys = os.path.join(self.tmp.name, "keys")
+        key_file = os.path.join(self.tmp.name, "admin.key")
+        subprocess.run([BUTTERFLY, "keygen", "server", keys], check=True, capture_output=True)
+        subprocess.run([BUTTERFLY, "keygen", "client", key_file, "--server", keys], check=True,
+                       capture_output=True)
+        daemon = Daemon(self.tmp.name, name="plain")
+        self.addCleanup(daemon.stop)
+        daemon.start()
+        started = time.time()
+        result = cli(["-k", key_file, "nic", "list"], daemon.endpoint, timeout=TIMEOUT)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("CURVE", result.stderr)
+        self.assertLess(time.time() - started, TIMEOUT)
+
+    def test_without_curve_a_non_loopback_endpoint_is_a_warning(self):
+        endpoint = "tcp://0.0.0.0:%d" % free_tcp_port()
+        daemon = Daemon(self.tmp.name, endpoint=endpoint, name="open")
+        self.addCleanup(daemon.stop)
+        daemon.start(wait=False)
+        deadline = time.time() + 20
+        while "listening on" not in daemon.log() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("warning: api: listening on %s without authentication" % endpoint, daemon.log())
+        help_text = self.run_daemon("--help").stdout
+        self.assertIn("default tcp://127.0.0.1:9999, loopback only", help_text)
+
+
+if __name__ == "__main__":
+    unittest.main()

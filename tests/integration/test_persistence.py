@@ -1,0 +1,450 @@
+"""F-PERSIST: the state survives kill -9, torn journals are cut back to an intact prefix, unreadable
+state files stop the daemon, and a change the journal could not store is never acknowledged.
+
+The random choices (when to kill, where to cut) print their seed; rerun one with
+BUTTERFLY_TEST_SEED=<seed>.
+"""
+import os
+import random
+import resource
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import zmq
+
+from harness import BUTTERFLYD, Daemon, cli, message_pb2
+
+CLIENTS = 4
+CHANGES = 10000  # in total, over all clients
+HEADER_BYTES = 16
+
+
+def journal_records(data):
+    """[(end offset, payload)] of the whole records of a journal (the framing of
+    src/core/state_journal.h; checksums are the daemon's business, lengths are enough here)."""
+    records = []
+    at = HEADER_BYTES
+    while at + 8 <= len(data):
+        (length,) = struct.unpack_from("<I", data, at)
+        if length == 0 or at + 8 + length > len(data):
+            break
+        records.append((at + 8 + length, data[at + 8:at + 8 + length]))
+        at += 8 + length
+    return records
+
+
+def rule_key(rule):
+    return (rule.direction, rule.protocol,
+            rule.port_start if rule.HasField("port_start") else None,
+            rule.port_end if rule.HasField("port_end") else None,
+            rule.cidr.address if rule.HasField("cidr") else None,
+            rule.cidr.mask_size if rule.HasField("cidr") else None,
+            rule.security_group)
+
+
+def request_kind(request):
+    return request.ListFields()[0][0].name
+
+
+def nic_key(nic):
+    return (nic.mac, nic.vni, tuple(nic.ip), tuple(nic.security_group))
+
+
+class State:
+    """The model as plain Python values: what a dump shows, or what requests should have built."""
+
+    def __init__(self):
+        self.nics = {}
+        self.sgs = {}  # id -> (set of rule keys, set of members)
+
+    def sg(self, sg_id):
+        return self.sgs.setdefault(sg_id, (set(), set()))
+
+    def apply(self, request):
+        kind = request_kind(request)
+        if kind == "nic_add":
+            self.nics[request.nic_add.id] = nic_key(request.nic_add)
+        elif kind == "sg_add":
+            self.sgs[request.sg_add.id] = ({rule_key(r) for r in request.sg_add.rule},
+                                           set(request.sg_add.member))
+        elif kind == "sg_rule_add":
+            self.sg(request.sg_rule_add.sg_id)[0].add(rule_key(request.sg_rule_add.rule))
+        elif kind == "sg_member_add":
+            self.sg(request.sg_member_add.sg_id)[1].add(request.sg_member_add.member)
+        else:
+            raise AssertionError("unexpected request in the journal: %s" % kind)
+
+    def __eq__(self, other):
+        return self.nics == other.nics and self.sgs == other.sgs
+
+    def __repr__(self):
+        return "State(%d nics, %d sgs)" % (len(self.nics), len(self.sgs))
+
+
+def fetch_state(endpoint):
+    context = zmq.Context()
+    sock = context.socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    try:
+        batch = message_pb2.Messages()
+        for field in ("nic_details", "sg_details"):
+            message = batch.messages.add()
+            message.revision = 0
+            setattr(message.message_0.request, field, "")
+        sock.send(batch.SerializeToString())
+        if not sock.poll(10000):
+            raise AssertionError("no answer to the dump")
+        answer = message_pb2.Messages()
+        answer.ParseFromString(sock.recv())
+    finally:
+        sock.close()
+        context.term()
+    state = State()
+    for nic in answer.messages[0].message_0.response.nic_details:
+        state.nics[nic.id] = nic_key(nic)
+    for sg in answer.messages[1].message_0.response.sg_details:
+        state.sgs[sg.id] = ({rule_key(r) for r in sg.rule}, set(sg.member))
+    return state
+
+
+def planned_request(client, i):
+    """The i-th request of a client: a valid nic_add, sg_rule_add or sg_member_add, or (one in
+    five) an invalid one the daemon must refuse. Returns (request, expected to succeed)."""
+    request = message_pb2.MessageV0.Request()
+    kind = i % 10
+    if kind < 4:
+        nic = request.nic_add
+        nic.id = "c%d-nic%d" % (client, i)
+        nic.mac = "52:54:%02x:%02x:%02x:%02x" % (client, i >> 16 & 255, i >> 8 & 255, i & 255)
+        nic.vni = 1 + i % 1000
+        nic.ip.append("10.%d.%d.%d" % (client, i >> 8 & 255, i & 255))
+        nic.security_group.append("c%d-sg%d" % (client, i % 5))
+        return request, True
+    if kind < 6:
+        add = request.sg_rule_add
+        add.sg_id = "c%d-sg%d" % (client, i % 5)
+        add.rule.direction = i % 2
+        add.rule.protocol = 6
+        add.rule.port_start = add.rule.port_end = 1 + i % 60000
+        add.rule.cidr.address = "172.%d.%d.%d" % (16 + client, i >> 8 & 255, i & 255)
+        add.rule.cidr.mask_size = 32
+        return request, True
+    if kind < 8:
+        add = request.sg_member_add
+        add.sg_id = "c%d-sg%d" % (client, i % 5)
+        add.member = "192.%d.%d.%d" % (client, i >> 8 & 255, i & 255)
+        return request, True
+    if kind == 8:
+        nic = request.nic_add
+        nic.id = "c%d-refused%d" % (client, i)
+        nic.mac = "52:54:00:00:00:01"
+        nic.vni = 1 << 24  # VNIs are below 2^24
+        return request, False
+    add = request.sg_member_add
+    add.sg_id = "c%d-refused-sg%d" % (client, i)  # would be created by a valid member_add
+    add.member = "300.0.0.%d" % (i % 256)
+    return request, False
+
+
+class StreamClient:
+    """Sends its planned requests one at a time from `next` on, and sorts them by answer:
+    acknowledged, refused, or unknown (the daemon died before answering)."""
+
+    def __init__(self, client, count):
+        self.client = client
+        self.count = count
+        self.next = 0
+        self.acked = []
+        self.refused = []
+        self.unknown = []
+        self.surprises = []
+
+    def run(self, endpoint, answered):
+        """`answered`: [count, lock] shared by the clients of one run."""
+        context = zmq.Context()
+        sock = context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(endpoint)
+        try:
+            while self.next < self.count:
+                request, valid = planned_request(self.client, self.next)
+                batch = message_pb2.Messages()
+                message = batch.messages.add()
+                message.revision = 0
+                message.message_0.request.CopyFrom(request)
+                sock.send(batch.SerializeToString())
+                if not sock.poll(2000):
+                    self.unknown.append(request)
+                    self.next += 1
+                    return
+                answer = message_pb2.Messages()
+                answer.ParseFromString(sock.recv())
+                ok = answer.messages[0].message_0.response.status.status
+                (self.acked if ok else self.refused).append(request)
+                if ok != valid:
+                    self.surprises.append((request, answer))
+                self.next += 1
+                with answered[1]:
+                    answered[0] += 1
+        finally:
+            sock.close()
+            context.term()
+
+
+class PersistenceTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="butterfly-persist-")
+        self.addCleanup(self.tmp.cleanup)
+        self.seed = int(os.environ.get("BUTTERFLY_TEST_SEED", time.time_ns() % 1000000))
+        print("\n%s: seed %d" % (self.id(), self.seed), file=sys.stderr)
+        self.random = random.Random(self.seed)
+
+    def path(self, *parts):
+        return os.path.join(self.tmp.name, *parts)
+
+    def start(self, name, state_file, wait=True):
+        daemon = Daemon(self.tmp.name, name=name, state_file=state_file)
+        self.addCleanup(daemon.stop)
+        daemon.start(wait=wait)
+        return daemon
+
+    def assert_holds(self, state, clients, complete):
+        """Every acknowledged change is in `state`, no refused one is, and nothing in it was never
+        sent. With `complete`, nothing may be unknown."""
+        sent = State()
+        for client in clients:
+            for request in client.acked + client.unknown:
+                sent.apply(request)
+        for client in clients:
+            self.assertEqual(client.surprises, [], "answers contradict the plan")
+            if complete:
+                self.assertEqual(client.unknown, [])
+            for request in client.acked:
+                kind = request_kind(request)
+                if kind == "nic_add":
+                    self.assertEqual(state.nics.get(request.nic_add.id), nic_key(request.nic_add))
+                elif kind == "sg_rule_add":
+                    rules = state.sgs.get(request.sg_rule_add.sg_id, (set(), set()))[0]
+                    self.assertIn(rule_key(request.sg_rule_add.rule), rules)
+                else:
+                    members = state.sgs.get(request.sg_member_add.sg_id, (set(), set()))[1]
+                    self.assertIn(request.sg_member_add.member, members)
+            for request in client.refused:
+                if request.HasField("nic_add"):
+                    self.assertNotIn(request.nic_add.id, state.nics)
+                else:
+                    self.assertNotIn(request.sg_member_add.sg_id, state.sgs)
+        self.assertLessEqual(set(state.nics), set(sent.nics), "nics nobody sent")
+        self.assertLessEqual(set(state.sgs), set(sent.sgs), "groups nobody sent")
+        for sg_id, (rules, members) in state.sgs.items():
+            self.assertLessEqual(rules, sent.sgs[sg_id][0])
+            self.assertLessEqual(members, sent.sgs[sg_id][1])
+
+    def stream(self, endpoint, clients, kill_after=None, daemon=None):
+        """Runs the clients from where they stopped; with kill_after, SIGKILLs the daemon once
+        that many answers have come back in this run."""
+        answered = [0, threading.Lock()]
+        threads = [threading.Thread(target=c.run, args=(endpoint, answered), daemon=True)
+                   for c in clients]
+        for thread in threads:
+            thread.start()
+        if kill_after is not None:
+            deadline = time.time() + 60
+            while answered[0] < kill_after and time.time() < deadline:
+                time.sleep(0.001)
+            daemon.kill()
+        for thread in threads:
+            thread.join(30)
+            self.assertFalse(thread.is_alive())
+
+    def test_kill_9_mid_stream_then_torn_journals(self):
+        state_file = self.path("state", "state.journal")
+        daemon = self.start("first", state_file)
+        clients = [StreamClient(c, CHANGES // CLIENTS) for c in range(CLIENTS)]
+        kill_after = self.random.randint(CHANGES // 5, CHANGES // 2)
+        started = time.time()
+        self.stream(daemon.endpoint, clients, kill_after=kill_after, daemon=daemon)
+        acked = sum(len(c.acked) for c in clients)
+        print("killed -9 after %d answers (%d acknowledged, %d unknown) in %.1f s" %
+              (kill_after, acked, sum(len(c.unknown) for c in clients), time.time() - started),
+              file=sys.stderr)
+
+        second = self.start("second", state_file)
+        self.assertIn("state: restored", second.log())
+        self.assert_holds(fetch_state(second.endpoint), clients, complete=False)
+
+        # The rest of the stream (re-sending what had no answer: every call is idempotent).
+        for client in clients:
+            client.next -= len(client.unknown)
+            client.unknown.clear()
+        self.stream(second.endpoint, clients)
+        self.assertEqual(sum(len(c.acked) + len(c.refused) for c in clients), CHANGES)
+        second.kill()
+        print("10,000 changes in %.1f s" % (time.time() - started), file=sys.stderr)
+        # As the kill left it: the snapshot written at the second start, and the changes after.
+        with open(state_file, "rb") as f:
+            journal = f.read()
+
+        third = self.start("third", state_file)
+        final = fetch_state(third.endpoint)
+        self.assert_holds(final, clients, complete=True)
+        self.assertEqual(len(final.nics), CHANGES * 4 // 10)
+        third.stop()
+
+        # That journal cut at random offsets: the daemon starts on the intact records before the
+        # cut, exactly, and says what it dropped.
+        records = journal_records(journal)
+        end = records[-1][0]
+        self.assertEqual(journal[end:], bytes(len(journal) - end), "zeroed space after the records")
+        # Cuts inside the records, one in the last record, one in the zeroed space.
+        offsets = sorted(self.random.sample(range(HEADER_BYTES, end), 6)) + [end - 1, end + 1]
+        for n, offset in enumerate(offsets):
+            with self.subTest(offset=offset):
+                cut_file = self.path("cut%d" % n, "state.journal")
+                os.makedirs(os.path.dirname(cut_file))
+                with open(cut_file, "wb") as f:
+                    f.write(journal[:offset])
+                expected = State()
+                kept = [payload for end, payload in records if end <= offset]
+                for payload in kept:
+                    request = message_pb2.MessageV0.Request()
+                    request.ParseFromString(payload)
+                    expected.apply(request)
+                intact = records[len(kept) - 1][0] if kept else HEADER_BYTES
+                daemon = self.start("cut%d" % n, cut_file)
+                self.assertEqual(fetch_state(daemon.endpoint), expected)
+                if offset > intact:
+                    self.assertIn("dropped the last %d bytes from offset %d" % (offset - intact, intact),
+                                  daemon.log())
+                    self.assertIn("restoring the %d intact record(s)" % len(kept), daemon.log())
+                daemon.stop()
+        kinds = {}
+        for _, payload in records:
+            request = message_pb2.MessageV0.Request()
+            request.ParseFromString(payload)
+            kinds[request_kind(request)] = kinds.get(request_kind(request), 0) + 1
+        print("journal of %d records %s (%d bytes, then zeros to %d) cut at %s" %
+              (len(records), kinds, end, len(journal), offsets), file=sys.stderr)
+
+    def test_restart_keeps_client_mode_vnics_and_their_sockets(self):
+        state_file = self.path("state.journal")
+        daemon = self.start("host", state_file)
+        qemu_socket = self.path("qemu-vm1.sock")
+        for args in (["nic", "add", "--id", "vm1", "--mac", "52:54:00:00:00:01", "--vni", "5",
+                      "--type", "vhost-client", "--path", qemu_socket, "--sg", "web"],
+                     ["nic", "add", "--id", "vm2", "--mac", "52:54:00:00:00:02", "--vni", "5"],
+                     ["sg", "rule", "add", "web", "--ip-proto", "tcp", "--port", "80", "--cidr",
+                      "0.0.0.0/0"]):
+            self.assertEqual(cli(args, daemon.endpoint).returncode, 0, args)
+        before = cli(["dump"], daemon.endpoint).stdout
+        self.assertEqual(daemon.stop(), 0)
+        daemon = self.start("host", state_file)  # same socket directory
+        self.assertEqual(cli(["dump"], daemon.endpoint).stdout, before)
+        details = cli(["--json", "nic", "details", "vm1"], daemon.endpoint).stdout
+        self.assertIn(qemu_socket, details)
+        self.assertIn("vhost-client", details)
+
+    def test_missing_state_directory_is_created_private(self):
+        state_file = self.path("var", "lib", "butterfly", "state.journal")
+        daemon = self.start("first", state_file)
+        self.assertEqual(os.stat(os.path.dirname(state_file)).st_mode & 0o777, 0o700)
+        self.assertIn("no state file at %s: starting empty" % state_file, daemon.log())
+
+    def test_unreadable_state_file_stops_the_daemon_with_exit_2(self):
+        cases = {
+            "garbage": (b"vnic_1 52:54:00:00:00:01\n", "is not a Butterfly state journal"),
+            "empty": (b"", "is not a Butterfly state journal"),
+            "bad-header": (b"BFJOURNL\x01\x00\x00\x00\x00\x00\x00\x00", "header is corrupt"),
+            "directory": (None, "Is a directory"),
+        }
+        for name, (content, expected) in cases.items():
+            with self.subTest(name):
+                path = self.path(name, "state.journal")
+                os.makedirs(path if content is None else os.path.dirname(path))
+                if content is not None:
+                    with open(path, "wb") as f:
+                        f.write(content)
+                daemon = Daemon(self.tmp.name, name=name, state_file=path)
+                result = subprocess.run(daemon.command(), capture_output=True, text=True, timeout=20)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertIn(path, result.stderr)
+                self.assertIn(expected, result.stderr)
+                self.assertIn("does not start on an empty state", result.stderr)
+                if content is not None:
+                    with open(path, "rb") as f:
+                        self.assertEqual(f.read(), content, "the file is never replaced")
+
+    def test_state_file_in_use_by_another_daemon_is_refused(self):
+        state_file = self.path("state.journal")
+        self.start("first", state_file)
+        second = Daemon(self.tmp.name, name="second", state_file=state_file)
+        result = subprocess.run(second.command(), capture_output=True, text=True, timeout=20)
+        self.assertEqual(result.returncode, 2)
+        self.assertIn("is in use by another butterflyd", result.stderr)
+
+    def test_change_the_journal_cannot_store_is_not_acknowledged(self):
+        """The daemon runs with a file size limit (as a full disk would refuse writes): the change
+        that does not fit is answered INTERNAL_ERROR; once space is back the journal is rewritten
+        from memory and a restart restores what the daemon served."""
+        state_file = self.path("state.journal")
+        endpoint = "ipc://" + self.path("limited.api")
+        limit = 4096
+
+        def limit_file_size():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+        # Logs go to a pipe, which the limit does not cover.
+        process = subprocess.Popen(
+            [BUTTERFLYD, "--no-syslog", "--state-file", state_file, "-e", endpoint,
+             "-s", self.path("sockets"), "-l", "info"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=limit_file_size)
+        self.addCleanup(process.stdout.close)
+        self.addCleanup(lambda: process.poll() is None and (process.kill(), process.wait()))
+        log = []
+        reader = threading.Thread(target=lambda: log.extend(process.stdout), daemon=True)
+        reader.start()
+        for _ in range(200):
+            if cli(["status"], endpoint, timeout=0.5).returncode == 0:
+                break
+        acked = 0
+        refused = None
+        for i in range(200):
+            result = cli(["sg", "add", "sg-%03d-%s" % (i, "x" * 40)], endpoint)
+            if result.returncode != 0:
+                refused = (i, result)
+                break
+            acked += 1
+        self.assertIsNotNone(refused, "the journal never reached the limit")
+        self.assertGreater(acked, 10)
+        self.assertEqual(refused[1].returncode, 1)
+        self.assertIn("INTERNAL_ERROR", refused[1].stderr)
+        self.assertGreaterEqual(os.path.getsize(state_file), limit - 200)  # zeros, then records
+        self.assertEqual(cli(["sg", "list"], endpoint).returncode, 0, "reads still work")
+
+        resource.prlimit(process.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        self.assertEqual(cli(["sg", "add", "sg-after"], endpoint).returncode, 0)
+        before = cli(["dump"], endpoint).stdout
+        self.assertEqual(cli(["shutdown"], endpoint).returncode, 0)
+        self.assertEqual(process.wait(10), 0)
+        reader.join(5)
+        text = b"".join(log).decode(errors="replace")
+        self.assertIn("could not make changes durable", text)
+        self.assertIn("rewritten from the state in memory", text)
+
+        daemon = self.start("restarted", state_file)
+        self.assertEqual(cli(["dump"], daemon.endpoint).stdout, before)
+        self.assertIn("sg-after", before)
+
+
+if __name__ == "__main__":
+    unittest.main()
