@@ -28,7 +28,6 @@ constexpr uint64_t kDisabledFeatures = (1ULL << 0) |   // CSUM
                                        (1ULL << 13) |  // HOST_ECN
                                        (1ULL << 14);   // HOST_UFO
 
-
 }  // namespace
 
 VhostDriver::VhostDriver(RcuDomain* rcu, std::function<void()> on_change)
@@ -47,6 +46,17 @@ VhostDriver::~VhostDriver() {
 }
 
 Status VhostDriver::Register(VnicPort* port, const std::string& path, bool client) {
+  size_t registered = 0;
+  {
+    std::lock_guard lock(mutex_);
+    registered = ports_.size();
+  }
+  if (registered >= kMaxVhostSockets) {
+    return Fail("vhost-user socket " + path + ": DPDK's vhost library serves at most " +
+                std::to_string(kMaxVhostSockets) +
+                " vhost-user sockets per process, and all are in use (use TAP vnics, or spread "
+                "the VMs over more hosts)");
+  }
   if (!client) unlink(path.c_str());  // a stale socket of a previous run
   {
     std::lock_guard lock(mutex_);
@@ -71,7 +81,9 @@ Status VhostDriver::Register(VnicPort* port, const std::string& path, bool clien
       rte_vhost_driver_callback_register(path.c_str(), &ops) != 0 ||
       rte_vhost_driver_start(path.c_str()) != 0) {
     rte_vhost_driver_unregister(path.c_str());
-    return fail("cannot start");
+    return fail("cannot start (" + std::to_string(registered) +
+                " other vhost-user sockets open; DPDK's vhost library watches at most 1,024 "
+                "descriptors per process: one per listening socket and one per connected VM)");
   }
   LOG_INFO("vhost-user %s: %s", path.c_str(),
            client ? "connecting to QEMU (client mode, reconnects by itself)"

@@ -14,6 +14,11 @@
 
 namespace butterfly {
 
+// DPDK 22.11's vhost library watches its sockets in one fd set of 1,024 slots, one of them its own
+// wake-up pipe: at most 1,023 sockets can be started (fewer once VMs connect, each connection
+// taking a slot too). Past it the library only says "failed"; Butterfly says why.
+inline constexpr size_t kMaxVhostSockets = 1023;
+
 class VhostDriver {
  public:
   // One per process: DPDK's vhost callbacks carry no user pointer.

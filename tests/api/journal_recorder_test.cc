@@ -157,10 +157,8 @@ TEST_F(JournalRecorderTest, PeersAndStaticMacsSurviveRestartAndCompaction) {
     ASSERT_TRUE(daemon->Ok("vni_peers_set { vni: 42 peer: \"198.18.1.1\" peer: \"198.18.1.2\" }"));
     ASSERT_TRUE(daemon->Ok("vni_peers_set { vni: 7 peer: \"198.18.1.3\" }"));
     ASSERT_TRUE(daemon->Ok("vni_peers_set { vni: 7 peer: \"\" }"));  // cleared again
-    ASSERT_TRUE(daemon->Ok(
-        "fdb_add { vni: 42 mac: \"52:54:00:00:10:01\" vtep: \"198.18.1.1\" }"));
-    ASSERT_TRUE(daemon->Ok(
-        "fdb_add { vni: 42 mac: \"52:54:00:00:10:02\" vtep: \"198.18.1.2\" }"));
+    ASSERT_TRUE(daemon->Ok("fdb_add { vni: 42 mac: \"52:54:00:00:10:01\" vtep: \"198.18.1.1\" }"));
+    ASSERT_TRUE(daemon->Ok("fdb_add { vni: 42 mac: \"52:54:00:00:10:02\" vtep: \"198.18.1.2\" }"));
     ASSERT_TRUE(daemon->Ok("fdb_del { vni: 42 mac: \"52:54:00:00:10:02\" }"));
     before = daemon->Batch({"fdb_list { }"}).DebugString();
   }
