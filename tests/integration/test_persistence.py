@@ -167,8 +167,9 @@ class StreamClient:
         self.unknown = []
         self.surprises = []
 
-    def run(self, endpoint, answered):
-        """`answered`: [count, lock] shared by the clients of one run."""
+    def run(self, endpoint, answered, answer_timeout_ms):
+        """`answered`: [count, lock] shared by the clients of one run. A request unanswered after
+        `answer_timeout_ms` is unknown and ends the run (the daemon is taken to be dead)."""
         context = zmq.Context()
         sock = context.socket(zmq.REQ)
         sock.setsockopt(zmq.LINGER, 0)
@@ -181,7 +182,7 @@ class StreamClient:
                 message.revision = 0
                 message.message_0.request.CopyFrom(request)
                 sock.send(batch.SerializeToString())
-                if not sock.poll(2000):
+                if not sock.poll(answer_timeout_ms):
                     self.unknown.append(request)
                     self.next += 1
                     return
@@ -255,7 +256,10 @@ class PersistenceTest(unittest.TestCase):
         """Runs the clients from where they stopped; with kill_after, SIGKILLs the daemon once
         that many answers have come back in this run."""
         answered = [0, threading.Lock()]
-        threads = [threading.Thread(target=c.run, args=(endpoint, answered), daemon=True)
+        # A daemon about to be killed is given up on quickly; a live one (perhaps an ASan build
+        # sharing 2 cores with other tests) is waited for: only a hang should fail the test.
+        answer_timeout_ms = 2000 if kill_after is not None else 60000
+        threads = [threading.Thread(target=c.run, args=(endpoint, answered, answer_timeout_ms), daemon=True)
                    for c in clients]
         for thread in threads:
             thread.start()
@@ -264,9 +268,10 @@ class PersistenceTest(unittest.TestCase):
             while answered[0] < kill_after and time.time() < deadline:
                 time.sleep(0.001)
             daemon.kill()
+        deadline = time.time() + 600
         for thread in threads:
-            thread.join(30)
-            self.assertFalse(thread.is_alive())
+            thread.join(max(0, deadline - time.time()))
+            self.assertFalse(thread.is_alive(), "a client got no answer for 10 minutes")
 
     def test_kill_9_mid_stream_then_torn_journals(self):
         state_file = self.path("state", "state.journal")
