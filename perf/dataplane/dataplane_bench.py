@@ -159,8 +159,15 @@ def run_loop(butterfly, socket_a, socket_b, frame):
     return received / (MEASURE_SECONDS + 1) / 1e6, cycles
 
 
-def measure_testpmd_switch(frame):
-    """The ceiling: testpmd itself forwarding between two vhost-user ports (io mode), on CPU 1."""
+def measure_testpmd_switch(frame, runs=3):
+    """The ceiling: testpmd itself forwarding between two vhost-user ports (io mode), on CPU 1.
+    Best of `runs`: here its loop sometimes stalls (frames lost between its vhost ports and the
+    generator leave fewer circulating), which would flatter Butterfly's ratio."""
+    rates = [measure_testpmd_switch_once(frame) for _ in range(runs)]
+    return max(rates), rates
+
+
+def measure_testpmd_switch_once(frame):
     workdir = tempfile.mkdtemp(prefix="bfbench-")
     socket_a, socket_b = os.path.join(workdir, "a"), os.path.join(workdir, "b")
     switch = Testpmd("switch", ["net_vhost0,iface=%s,queues=1" % socket_a, "net_vhost1,iface=%s,queues=1" % socket_b],
@@ -303,17 +310,22 @@ def main():
     print("Dataplane benchmark: one worker on CPU 1; testpmd VMs on CPU 0; %ds per point" % MEASURE_SECONDS)
     results = []
     for frame in frames:
-        ceiling = measure_testpmd_switch(frame)
-        print("\n%d-byte frames: testpmd vhost->vhost forwarding (ceiling) %.2f Mpps" % (frame, ceiling))
+        ceiling, runs = measure_testpmd_switch(frame)
+        print("\n%d-byte frames: testpmd vhost->vhost forwarding (ceiling) %.2f Mpps (best of %s)"
+              % (frame, ceiling, ", ".join("%.2f" % r for r in runs)))
         print("%-40s %8s %9s   %s" % ("scenario", "Mpps", "vs ceiling", "cycles/packet by stage"))
         for rules in rule_counts:
             mpps, cycles = measure_vnic_to_vnic(frame, rules)
             results.append(("vnic->vnic", frame, rules, mpps, mpps / ceiling))
             print("%-40s %8.2f %8.0f%%   %s" % ("vnic -> vnic, " + label(rules), mpps, 100 * mpps / ceiling,
                                              " ".join("%s=%.0f" % kv for kv in sorted(cycles.items()))))
+        # VXLAN adds 50 bytes: a VM on a 1,500-byte underlay sends at most 1,450 (larger frames
+        # are dropped as mtu, and counted).
+        inner = min(frame, 1450)
         for rules in rule_counts:
-            mpps, cycles, drops = measure_encap(frame, rules)
-            print("%-40s %8.2f %9s   %s%s" % ("vnic -> VXLAN (group), " + label(rules), mpps, "-",
+            mpps, cycles, drops = measure_encap(inner, rules)
+            print("%-40s %8.2f %9s   %s%s" % ("vnic -> VXLAN (group%s), " % ("" if inner == frame else ", %d B" % inner)
+                                            + label(rules), mpps, "-",
                                             " ".join("%s=%.0f" % kv for kv in sorted(cycles.items())),
                                             ("  drops " + str(drops)) if drops else ""))
         for rules in rule_counts:
