@@ -60,8 +60,9 @@ std::string Dispatcher::HandleFrame(std::string_view frame) {
 
 proto::Messages Dispatcher::Handle(const proto::Messages& request) {
   if (request.has_encrypted()) {
-    LOG_WARNING("api: rejected a request using the original's pre-shared-key encryption "
-                "(not supported; use CURVE)");
+    LOG_WARNING(
+        "api: rejected a request using the original's pre-shared-key encryption "
+        "(not supported; use CURVE)");
     return ErrorAnswer(proto::Error::REJECTED);
   }
   if (request.messages_size() == 0) return ErrorAnswer(proto::Error::EMPTY_REQUEST);
@@ -108,11 +109,11 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
   request.GetReflection()->ListFields(request, &fields);
   if (fields.size() != 1) {
     std::string names;
-    for (const FieldDescriptor* field : fields) names += (names.empty() ? "" : ", ") + field->name();
-    SetStatus(response, Fail(fields.empty()
-                                 ? "request sets no operation this server knows"
-                                 : "request sets " + std::to_string(fields.size()) +
-                                       " operations (" + names + "); set exactly one"));
+    for (const FieldDescriptor* field : fields)
+      names += (names.empty() ? "" : ", ") + field->name();
+    SetStatus(response, Fail(fields.empty() ? "request sets no operation this server knows"
+                                            : "request sets " + std::to_string(fields.size()) +
+                                                  " operations (" + names + "); set exactly one"));
     return false;
   }
   const Model& model = controller_.model();
@@ -136,7 +137,8 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       }
       if (request.nic_add().has_fw_data()) {
         const Vnic& added = *model.FindVnic(id);
-        if (auto imported = controller_.dataplane().ImportFlows(added, request.nic_add().fw_data().data());
+        if (auto imported =
+                controller_.dataplane().ImportFlows(added, request.nic_add().fw_data().data());
             !imported) {
           // All or nothing: a vnic this call created goes away again.
           if (!existed) (void)controller_.RemoveVnic(id);
@@ -243,14 +245,17 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
     case MessageV0_Request::kSgMemberDelFieldNumber: {
       changes_state = true;
       bool add = fields[0]->number() == MessageV0_Request::kSgMemberAddFieldNumber;
-      const std::string& sg_id = add ? request.sg_member_add().sg_id() : request.sg_member_del().sg_id();
-      const std::string& text = add ? request.sg_member_add().member() : request.sg_member_del().member();
+      const std::string& sg_id =
+          add ? request.sg_member_add().sg_id() : request.sg_member_del().sg_id();
+      const std::string& text =
+          add ? request.sg_member_add().member() : request.sg_member_del().member();
       auto member = IpAddress::Parse(text);
       if (!member) {
         status = Fail("sg " + sg_id + ": member " + member.error());
         break;
       }
-      status = add ? controller_.AddMember(sg_id, *member) : controller_.RemoveMember(sg_id, *member);
+      status =
+          add ? controller_.AddMember(sg_id, *member) : controller_.RemoveMember(sg_id, *member);
       break;
     }
     case MessageV0_Request::kSgMemberListFieldNumber: {
@@ -340,7 +345,8 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       status = Fail("request field " + fields[0]->name() + " is not handled");
   }
   SetStatus(response, status);
-  if (!status.ok()) LOG_INFO("api: %s failed: %s", fields[0]->name().c_str(), status.error().c_str());
+  if (!status.ok())
+    LOG_INFO("api: %s failed: %s", fields[0]->name().c_str(), status.error().c_str());
   return changes_state && status.ok();
 }
 

@@ -7,19 +7,27 @@ namespace {
 
 VnicType TypeFromProto(MessageV0_NicType type) {
   switch (type) {
-    case MessageV0_NicType_TAP: return VnicType::kTap;
-    case MessageV0_NicType_BENCH: return VnicType::kBench;
-    case MessageV0_NicType_VHOST_USER_CLIENT: return VnicType::kVhostUserClient;
-    default: return VnicType::kVhostUserServer;
+    case MessageV0_NicType_TAP:
+      return VnicType::kTap;
+    case MessageV0_NicType_BENCH:
+      return VnicType::kBench;
+    case MessageV0_NicType_VHOST_USER_CLIENT:
+      return VnicType::kVhostUserClient;
+    default:
+      return VnicType::kVhostUserServer;
   }
 }
 
 MessageV0_NicType TypeToProto(VnicType type) {
   switch (type) {
-    case VnicType::kTap: return MessageV0_NicType_TAP;
-    case VnicType::kBench: return MessageV0_NicType_BENCH;
-    case VnicType::kVhostUserClient: return MessageV0_NicType_VHOST_USER_CLIENT;
-    case VnicType::kVhostUserServer: break;
+    case VnicType::kTap:
+      return MessageV0_NicType_TAP;
+    case VnicType::kBench:
+      return MessageV0_NicType_BENCH;
+    case VnicType::kVhostUserClient:
+      return MessageV0_NicType_VHOST_USER_CLIENT;
+    case VnicType::kVhostUserServer:
+      break;
   }
   return MessageV0_NicType_VHOST_USER_SERVER;
 }
@@ -35,7 +43,8 @@ Result<bool> IsClearList(const Repeated& values, const std::string& what) {
   return false;
 }
 
-Result<std::vector<IpAddress>> ParseIps(const google::protobuf::RepeatedPtrField<std::string>& ips) {
+Result<std::vector<IpAddress>> ParseIps(
+    const google::protobuf::RepeatedPtrField<std::string>& ips) {
   std::vector<IpAddress> out;
   for (const std::string& text : ips) {
     auto ip = IpAddress::Parse(text);
@@ -144,9 +153,8 @@ Result<VnicUpdate> VnicUpdateFromProto(const MessageV0_NicUpdateReq& request) {
 
 Result<Rule> RuleFromProto(const MessageV0_Rule& message) {
   Rule rule;
-  rule.direction = message.direction() == MessageV0_Rule_Direction_OUTBOUND
-                       ? Direction::kOutbound
-                       : Direction::kInbound;
+  rule.direction = message.direction() == MessageV0_Rule_Direction_OUTBOUND ? Direction::kOutbound
+                                                                            : Direction::kInbound;
   rule.protocol = message.protocol();
   if (message.has_port_start()) rule.port_start = message.port_start();
   if (message.has_port_end()) rule.port_end = message.port_end();

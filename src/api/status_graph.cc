@@ -27,8 +27,8 @@ std::string StatusGraphDot(const Controller& controller) {
   dot << "digraph butterfly {\n"
       << "  rankdir=LR;\n"
       << "  node [fontname=\"sans-serif\" fontsize=10];\n"
-      << "  dataplane [shape=box3d label=" << Quote("dataplane\n" + controller.dataplane().Describe())
-      << "];\n";
+      << "  dataplane [shape=box3d label="
+      << Quote("dataplane\n" + controller.dataplane().Describe()) << "];\n";
 
   std::map<uint32_t, std::vector<const Vnic*>> by_vni;
   for (const auto& [id, vnic] : model.vnics()) by_vni[vnic.vni].push_back(&vnic);
@@ -36,8 +36,8 @@ std::string StatusGraphDot(const Controller& controller) {
     std::string vni_node = "vni:" + std::to_string(vni);
     dot << "  subgraph " << Quote("cluster_vni_" + std::to_string(vni)) << " {\n"
         << "    label=" << Quote("VNI " + std::to_string(vni)) << ";\n"
-        << "    " << Quote(vni_node) << " [shape=ellipse label=" << Quote("VNI " + std::to_string(vni))
-        << "];\n";
+        << "    " << Quote(vni_node)
+        << " [shape=ellipse label=" << Quote("VNI " + std::to_string(vni)) << "];\n";
     for (const Vnic* vnic : vnics) {
       VnicLink link = controller.dataplane().Link(*vnic);
       dot << "    " << Quote("nic:" + vnic->id) << " [shape=box label="

@@ -47,10 +47,14 @@ Controller::Controller(std::string socket_dir, Dataplane& dataplane)
 
 std::string Controller::PathOf(const Vnic& vnic) const {
   switch (vnic.type) {
-    case VnicType::kTap: return vnic.id;
-    case VnicType::kVhostUserClient: return vnic.client_socket;
-    case VnicType::kBench: return "";
-    case VnicType::kVhostUserServer: break;
+    case VnicType::kTap:
+      return vnic.id;
+    case VnicType::kVhostUserClient:
+      return vnic.client_socket;
+    case VnicType::kBench:
+      return "";
+    case VnicType::kVhostUserServer:
+      break;
   }
   return socket_dir_ + "/qemu-vhost-" + vnic.id;
 }
@@ -74,8 +78,9 @@ Status Controller::ValidateVnic(const Vnic& vnic) const {
   switch (vnic.type) {
     case VnicType::kTap:
       if (vnic.id.size() > kMaxInterfaceName) {
-        return fail("a tap vnic is an interface named after its id, and interface names are at "
-                    "most 15 bytes");
+        return fail(
+            "a tap vnic is an interface named after its id, and interface names are at "
+            "most 15 bytes");
       }
       break;
     case VnicType::kVhostUserServer:
@@ -184,15 +189,16 @@ Status Controller::PutSecurityGroup(const SecurityGroup& sg) {
   }
   for (const IpAddress& member : sg.members()) {
     if (member.IsUnspecified() || member.IsMulticast()) {
-      return Fail("sg " + sg.id() + ": member '" + member.ToString() + "' is not a unicast address");
+      return Fail("sg " + sg.id() + ": member '" + member.ToString() +
+                  "' is not a unicast address");
     }
   }
   const SecurityGroup* existing = model_.FindSg(sg.id());
   if (existing && existing->SameContent(sg)) return Ok();
   model_.PutSg(sg);
   MarkSgDependentsDirty(sg.id());
-  LOG_INFO("sg %s %s (%zu rules, %zu members)", sg.id().c_str(),
-           existing ? "replaced" : "added", sg.rules().size(), sg.members().size());
+  LOG_INFO("sg %s %s (%zu rules, %zu members)", sg.id().c_str(), existing ? "replaced" : "added",
+           sg.rules().size(), sg.members().size());
   return Ok();
 }
 
@@ -247,7 +253,8 @@ namespace {
 
 Status ValidateVtep(const std::string& what, const IpAddress& vtep) {
   if (!vtep.is_v4()) {
-    return Fail(what + " " + vtep.ToString() + ": VTEPs are IPv4 (outer IPv6 is not supported yet)");
+    return Fail(what + " " + vtep.ToString() +
+                ": VTEPs are IPv4 (outer IPv6 is not supported yet)");
   }
   if (vtep.IsUnspecified() || vtep.IsMulticast()) {
     return Fail(what + " " + vtep.ToString() + " is not a unicast address");

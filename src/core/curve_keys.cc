@@ -23,7 +23,8 @@ Result<std::map<std::string, std::string>> ReadKeyValues(const std::string& path
   while (std::getline(file, line)) {
     if (line.empty() || line[0] == '#') continue;
     auto equals = line.find('=');
-    if (equals == std::string::npos) return Fail("key file '" + path + "': '" + line + "' is not key=value");
+    if (equals == std::string::npos)
+      return Fail("key file '" + path + "': '" + line + "' is not key=value");
     std::string key = line.substr(0, equals);
     std::string value = line.substr(equals + 1);
     while (!key.empty() && key.back() == ' ') key.pop_back();
@@ -66,7 +67,8 @@ Result<ClientKeyFile> ReadClientKeyFile(const std::string& path) {
   auto values = ReadKeyValues(path);
   if (!values) return Error{values.error()};
   ClientKeyFile keys;
-  for (auto [field, name] : {std::pair{&keys.public_key, "public"}, {&keys.secret_key, "secret"},
+  for (auto [field, name] : {std::pair{&keys.public_key, "public"},
+                             {&keys.secret_key, "secret"},
                              {&keys.server_public, "server"}}) {
     auto key = KeyField(*values, path, name);
     if (!key) return Error{key.error()};

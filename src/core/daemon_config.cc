@@ -15,9 +15,9 @@ namespace {
 using Apply = std::function<Status(DaemonConfig&, const std::string&)>;
 
 struct OptionSpec {
-  std::string cli_names;        // CLI11 names, e.g. "-i,--ip"
+  std::string cli_names;              // CLI11 names, e.g. "-i,--ip"
   std::vector<std::string> ini_keys;  // "section.key"; the first is the documented one
-  std::string value_name;       // empty for a flag
+  std::string value_name;             // empty for a flag
   std::string help;
   Apply apply;
 };
@@ -64,7 +64,9 @@ Status ParseWorkers(DaemonConfig& config, const std::string& value) {
 
 std::vector<OptionSpec> OptionTable() {
   return {
-      {"-i,--ip", {"general.ip"}, "IP",
+      {"-i,--ip",
+       {"general.ip"},
+       "IP",
        "VTEP address of this host on the underlay (IPv4 or IPv6). Without it, only vnics of this "
        "host can talk to each other.",
        [](DaemonConfig& c, const std::string& v) -> Status {
@@ -76,25 +78,35 @@ std::vector<OptionSpec> OptionTable() {
          c.vtep_ip = ip->ToString();
          return Ok();
        }},
-      {"-e,--endpoint", {"general.endpoint"}, "ENDPOINT",
+      {"-e,--endpoint",
+       {"general.endpoint"},
+       "ENDPOINT",
        std::string("ZeroMQ endpoint of the API: tcp://HOST:PORT, ipc://PATH or inproc://NAME "
-                   "(default ") + kDefaultEndpoint + ", loopback only; the original bound 0.0.0.0)",
+                   "(default ") +
+           kDefaultEndpoint + ", loopback only; the original bound 0.0.0.0)",
        [](DaemonConfig& c, const std::string& v) -> Status {
-         if (v.rfind("tcp://", 0) != 0 && v.rfind("ipc://", 0) != 0 && v.rfind("inproc://", 0) != 0) {
-           return Fail("--endpoint '" + v + "' is not tcp://HOST:PORT, ipc://PATH or inproc://NAME");
+         if (v.rfind("tcp://", 0) != 0 && v.rfind("ipc://", 0) != 0 &&
+             v.rfind("inproc://", 0) != 0) {
+           return Fail("--endpoint '" + v +
+                       "' is not tcp://HOST:PORT, ipc://PATH or inproc://NAME");
          }
          c.endpoint = v;
          return Ok();
        }},
-      {"-s,--socket-dir", {"general.socket-dir"}, "DIR",
+      {"-s,--socket-dir",
+       {"general.socket-dir"},
+       "DIR",
        "Directory of the vhost-user sockets <DIR>/qemu-vhost-<nic id>, created if missing "
        "(default /tmp)",
        [](DaemonConfig& c, const std::string& v) -> Status {
-         if (v.empty() || v[0] != '/') return Fail("--socket-dir '" + v + "' is not an absolute path");
+         if (v.empty() || v[0] != '/')
+           return Fail("--socket-dir '" + v + "' is not an absolute path");
          c.socket_dir = v;
          return Ok();
        }},
-      {"-l,--log-level", {"general.log-level"}, "LEVEL",
+      {"-l,--log-level",
+       {"general.log-level"},
+       "LEVEL",
        "none, error, warning, info (default) or debug; changeable at run time (butterfly config "
        "--log-level, or the API's app_config)",
        [](DaemonConfig& c, const std::string& v) -> Status {
@@ -103,23 +115,33 @@ std::vector<OptionSpec> OptionTable() {
          c.log_level = *level;
          return Ok();
        }},
-      {"--no-syslog", {"general.no-syslog"}, "", "Log to stderr instead of syslog",
+      {"--no-syslog",
+       {"general.no-syslog"},
+       "",
+       "Log to stderr instead of syslog",
        Flag(&DaemonConfig::no_syslog)},
-      {"--dpdk-args", {"general.dpdk-args"}, "ARGS",
+      {"--dpdk-args",
+       {"general.dpdk-args"},
+       "ARGS",
        "DPDK EAL arguments, e.g. \"--vdev=net_af_packet0,iface=eth1\" (with no hugepages mounted, "
        "--no-huge is added by itself)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          c.dpdk_args = v;
          return Ok();
        }},
-      {"--dpdk-port", {"general.dpdk-port"}, "N", "DPDK port of the underlay (default: the first)",
+      {"--dpdk-port",
+       {"general.dpdk-port"},
+       "N",
+       "DPDK port of the underlay (default: the first)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto port = ParseInteger(v, 0, 1023);
          if (!port) return Fail("--dpdk-port " + port.error());
          c.dpdk_port = static_cast<uint16_t>(*port);
          return Ok();
        }},
-      {"-m,--nic-mtu", {"general.nic-mtu"}, "N|max",
+      {"-m,--nic-mtu",
+       {"general.nic-mtu"},
+       "N|max",
        "MTU of the underlay port (68-16000), or max for the largest it supports",
        [](DaemonConfig& c, const std::string& v) -> Status {
          if (v == "max") {
@@ -133,15 +155,24 @@ std::vector<OptionSpec> OptionTable() {
          c.nic_mtu_max = false;
          return Ok();
        }},
-      {"--no-offload", {"general.no-offload"}, "", "Use no checksum/segmentation offload",
+      {"--no-offload",
+       {"general.no-offload"},
+       "",
+       "Use no checksum/segmentation offload",
        Flag(&DaemonConfig::no_offload)},
-      {"-t,--packet-trace", {"general.packet-trace"}, "",
+      {"-t,--packet-trace",
+       {"general.packet-trace"},
+       "",
        "Trace every packet (pcap) from the start; per vnic: nic add --packet-trace",
        Flag(&DaemonConfig::packet_trace)},
-      {"--workers", {"general.workers"}, "N|CORES",
+      {"--workers",
+       {"general.workers"},
+       "N|CORES",
        "Worker lcores: a count (default 1) or a core list like 1,3-4",
        ParseWorkers},
-      {"-u,--graph-cpu-core", {"general.graph-cpu-core", "general.graph-core-id"}, "CORE",
+      {"-u,--graph-cpu-core",
+       {"general.graph-cpu-core", "general.graph-core-id"},
+       "CORE",
        "The original's option: one worker on CORE (same as --workers CORE-CORE)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto core = ParseInteger(v, 0, 1023);
@@ -150,7 +181,9 @@ std::vector<OptionSpec> OptionTable() {
          c.workers = 1;
          return Ok();
        }},
-      {"--state-file", {"general.state-file"}, "PATH",
+      {"--state-file",
+       {"general.state-file"},
+       "PATH",
        std::string("Journal of the API state, restored at start (default ") + kDefaultStateFile +
            "; none keeps no state)",
        [](DaemonConfig& c, const std::string& v) -> Status {
@@ -160,7 +193,9 @@ std::vector<OptionSpec> OptionTable() {
          c.state_file = v;
          return Ok();
        }},
-      {"--curve-keys", {"security.curve-keys"}, "DIR",
+      {"--curve-keys",
+       {"security.curve-keys"},
+       "DIR",
        "Turn on CURVE authentication and encryption of the API: DIR holds server.key and "
        "clients/*.pub",
        [](DaemonConfig& c, const std::string& v) -> Status {
@@ -168,19 +203,29 @@ std::vector<OptionSpec> OptionTable() {
          c.curve_keys = v;
          return Ok();
        }},
-      {"--no-jit", {"general.no-jit"}, "", "Filter with the interpreter only (no LLVM compile)",
+      {"--no-jit",
+       {"general.no-jit"},
+       "",
+       "Filter with the interpreter only (no LLVM compile)",
        Flag(&DaemonConfig::no_jit)},
-      {"--no-dataplane", {"general.no-dataplane"}, "",
+      {"--no-dataplane",
+       {"general.no-dataplane"},
+       "",
        "Serve the API without starting DPDK: vnics are recorded, not connected (dry runs, tests)",
        Flag(&DaemonConfig::no_dataplane)},
-      {"--vxlan-port", {"general.vxlan-port"}, "PORT", "UDP port of VXLAN (default 4789)",
+      {"--vxlan-port",
+       {"general.vxlan-port"},
+       "PORT",
+       "UDP port of VXLAN (default 4789)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto port = ParseInteger(v, 1, 65535);
          if (!port) return Fail("--vxlan-port " + port.error());
          c.vxlan_port = static_cast<uint16_t>(*port);
          return Ok();
        }},
-      {"--fdb-ageing", {"general.fdb-ageing"}, "SECONDS",
+      {"--fdb-ageing",
+       {"general.fdb-ageing"},
+       "SECONDS",
        "Forget a learned remote MAC after this long without traffic from it (default 300)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto seconds = ParseInteger(v, 1, 1000000);
@@ -188,7 +233,9 @@ std::vector<OptionSpec> OptionTable() {
          c.fdb_ageing_seconds = static_cast<uint32_t>(*seconds);
          return Ok();
        }},
-      {"--conntrack-entries", {"general.conntrack-entries"}, "N",
+      {"--conntrack-entries",
+       {"general.conntrack-entries"},
+       "N",
        "Connection-tracking entries per worker (default 262144)",
        [](DaemonConfig& c, const std::string& v) -> Status {
          auto entries = ParseInteger(v, 1024, 1 << 26);
@@ -240,7 +287,8 @@ Status ApplyIniFile(const std::string& path, const std::vector<OptionSpec>& tabl
     }
     std::string full_key = section + "." + key;
     if (full_key == "security.encryption_key_path") {
-      return Fail(where + "encryption_key_path is the original's pre-shared-key encryption, which "
+      return Fail(where +
+                  "encryption_key_path is the original's pre-shared-key encryption, which "
                   "Butterfly does not speak; use curve-keys (ZeroMQ CURVE) instead");
     }
     size_t index = 0;
@@ -275,10 +323,11 @@ Status ApplyIniFile(const std::string& path, const std::vector<OptionSpec>& tabl
 DaemonArgs ParseDaemonArgs(int argc, const char* const* argv) {
   DaemonArgs result;
   auto table = OptionTable();
-  CLI::App app{"butterflyd: the Butterfly virtual switch daemon. It attaches VM NICs (vhost-user or "
-               "TAP), isolates them in VXLAN networks, filters them with stateful security "
-               "groups, and is driven over ZeroMQ (the `butterfly` CLI, or an orchestrator).",
-               "butterflyd"};
+  CLI::App app{
+      "butterflyd: the Butterfly virtual switch daemon. It attaches VM NICs (vhost-user or "
+      "TAP), isolates them in VXLAN networks, filters them with stateful security "
+      "groups, and is driven over ZeroMQ (the `butterfly` CLI, or an orchestrator).",
+      "butterflyd"};
   app.footer(
       "Settings come from the command line and from -c FILE (INI: [general] keys named like the "
       "long options, e.g. ip=, socket-dir=, dpdk-args=; [security] curve-keys=). The command "
@@ -291,8 +340,7 @@ DaemonArgs ParseDaemonArgs(int argc, const char* const* argv) {
       "Exit codes: 0 stopped cleanly, 1 failed at run time, 2 bad usage or settings.");
   app.set_version_flag("-V,--version", std::string("butterflyd ") + kButterflyVersion);
   std::string config_file;
-  app.add_option("-c,--config", config_file, "INI file of settings (see below)")
-      ->type_name("FILE");
+  app.add_option("-c,--config", config_file, "INI file of settings (see below)")->type_name("FILE");
   bool dpdk_help = false;
   app.add_flag("--dpdk-help", dpdk_help, "Print DPDK's EAL options and exit");
 

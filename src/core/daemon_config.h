@@ -30,7 +30,7 @@ struct DaemonConfig {
   bool no_offload = false;
   bool packet_trace = false;
   unsigned workers = 1;
-  std::vector<unsigned> worker_cores;  // empty: let the dataplane choose
+  std::vector<unsigned> worker_cores;          // empty: let the dataplane choose
   std::string state_file = kDefaultStateFile;  // "none": keep no state
   std::string curve_keys;
   bool no_jit = false;

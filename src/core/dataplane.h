@@ -24,7 +24,7 @@ struct VnicLink {
 };
 
 struct VnicCounters {
-  uint64_t bytes_in = 0;  // from the VM
+  uint64_t bytes_in = 0;   // from the VM
   uint64_t bytes_out = 0;  // to the VM
   uint64_t packets_in = 0;
   uint64_t packets_out = 0;

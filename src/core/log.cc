@@ -18,10 +18,14 @@ std::mutex g_stderr_mutex;
 
 int SyslogPriority(LogLevel level) {
   switch (level) {
-    case LogLevel::kError: return LOG_ERR;
-    case LogLevel::kWarning: return LOG_WARNING;
-    case LogLevel::kInfo: return LOG_INFO;
-    default: return LOG_DEBUG;
+    case LogLevel::kError:
+      return LOG_ERR;
+    case LogLevel::kWarning:
+      return LOG_WARNING;
+    case LogLevel::kInfo:
+      return LOG_INFO;
+    default:
+      return LOG_DEBUG;
   }
 }
 
@@ -39,11 +43,16 @@ Result<LogLevel> ParseLogLevel(std::string_view name) {
 
 const char* LogLevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kNone: return "none";
-    case LogLevel::kError: return "error";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kDebug: return "debug";
+    case LogLevel::kNone:
+      return "none";
+    case LogLevel::kError:
+      return "error";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kDebug:
+      return "debug";
   }
   return "?";
 }
@@ -61,7 +70,8 @@ void LogInit(const char* ident, LogSink sink, LogLevel level) {
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 bool LogEnabled(LogLevel level) {
-  return level != LogLevel::kNone && static_cast<int>(level) <= g_level.load(std::memory_order_relaxed);
+  return level != LogLevel::kNone &&
+         static_cast<int>(level) <= g_level.load(std::memory_order_relaxed);
 }
 
 void LogWrite(LogLevel level, const char* format, ...) {

@@ -71,8 +71,8 @@ class RateLimitedLog {
     bf_rate_limited_site.Write(level, __VA_ARGS__);                         \
   } while (0)
 
-#define BF_LOG(level, ...)                                               \
-  do {                                                                   \
+#define BF_LOG(level, ...)                                                         \
+  do {                                                                             \
     if (::butterfly::LogEnabled(level)) ::butterfly::LogWrite(level, __VA_ARGS__); \
   } while (0)
 #define LOG_ERROR(...) BF_LOG(::butterfly::LogLevel::kError, __VA_ARGS__)

@@ -7,10 +7,14 @@ namespace butterfly {
 
 const char* VnicTypeName(VnicType type) {
   switch (type) {
-    case VnicType::kVhostUserServer: return "vhost";
-    case VnicType::kTap: return "tap";
-    case VnicType::kBench: return "bench";
-    case VnicType::kVhostUserClient: return "vhost-client";
+    case VnicType::kVhostUserServer:
+      return "vhost";
+    case VnicType::kTap:
+      return "tap";
+    case VnicType::kBench:
+      return "bench";
+    case VnicType::kVhostUserClient:
+      return "vhost-client";
   }
   return "?";
 }
@@ -24,8 +28,8 @@ std::string Rule::Describe() const {
   }
   if (cidr) text += (direction == Direction::kInbound ? " from " : " to ") + cidr->ToString();
   if (!remote_sg.empty()) {
-    text += (direction == Direction::kInbound ? " from" : " to") +
-            std::string(" members of sg ") + remote_sg;
+    text += (direction == Direction::kInbound ? " from" : " to") + std::string(" members of sg ") +
+            remote_sg;
   }
   return text;
 }
@@ -63,7 +67,8 @@ size_t RuleHasher::operator()(const Rule& rule) const {
   mix(rule.port_end.value_or(1u << 21));
   if (rule.cidr) {
     for (uint8_t b : rule.cidr->address.bytes) mix(b);
-    mix(static_cast<size_t>(rule.cidr->prefix_length) << 8 | static_cast<int>(rule.cidr->address.family));
+    mix(static_cast<size_t>(rule.cidr->prefix_length) << 8 |
+        static_cast<int>(rule.cidr->address.family));
   }
   mix(std::hash<std::string>()(rule.remote_sg));
   return h;
@@ -94,7 +99,8 @@ bool SecurityGroup::SameContent(const SecurityGroup& other) const {
 Status ValidateId(std::string_view what, std::string_view id) {
   if (id.empty()) return Fail(std::string(what) + " id is empty");
   if (id.size() > 255) return Fail(std::string(what) + " id is longer than 255 bytes");
-  if (id == "." || id == "..") return Fail(std::string(what) + " id '" + std::string(id) + "' is reserved");
+  if (id == "." || id == "..")
+    return Fail(std::string(what) + " id '" + std::string(id) + "' is reserved");
   for (unsigned char c : id) {
     if (c <= ' ' || c == 0x7f || c == '/' || c == '"' || c == '\\') {
       return Fail(std::string(what) + " id '" + std::string(id) +

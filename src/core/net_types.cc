@@ -98,8 +98,9 @@ IpAddress IpAddress::Masked(int prefix_length) const {
 
 Result<Cidr> Cidr::Make(std::string_view address, uint32_t prefix_length) {
   auto ip = IpAddress::Parse(address);
-  if (!ip) return Fail("cidr " + std::string(address) + "/" + std::to_string(prefix_length) +
-                       ": " + ip.error());
+  if (!ip)
+    return Fail("cidr " + std::string(address) + "/" + std::to_string(prefix_length) + ": " +
+                ip.error());
   if (prefix_length > static_cast<uint32_t>(ip->bit_width())) {
     return Fail("cidr " + std::string(address) + "/" + std::to_string(prefix_length) +
                 ": mask size must be 0-" + std::to_string(ip->bit_width()));

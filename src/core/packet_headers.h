@@ -161,8 +161,12 @@ inline uint32_t Ipv6PseudoHeaderSum(const Ipv6Header& ip, uint32_t upper_length,
 
 // IPv4 multicast group -> Ethernet address (RFC 1112: 01:00:5e + low 23 bits).
 inline MacBytes MulticastMacOfIpv4(uint32_t group_host_order) {
-  return {0x01, 0x00, 0x5e, static_cast<uint8_t>((group_host_order >> 16) & 0x7f),
-          static_cast<uint8_t>(group_host_order >> 8), static_cast<uint8_t>(group_host_order)};
+  return {0x01,
+          0x00,
+          0x5e,
+          static_cast<uint8_t>((group_host_order >> 16) & 0x7f),
+          static_cast<uint8_t>(group_host_order >> 8),
+          static_cast<uint8_t>(group_host_order)};
 }
 // IPv6 multicast group -> Ethernet address (RFC 2464: 33:33 + low 32 bits).
 inline MacBytes MulticastMacOfIpv6(const uint8_t* group) {

@@ -17,7 +17,9 @@ std::optional<DropReason> CheckArp(const rte_mbuf* frame, const VnicSettings& vn
   return std::nullopt;
 }
 
-bool IsLinkLocal(const uint8_t* address) { return address[0] == 0xfe && (address[1] & 0xc0) == 0x80; }
+bool IsLinkLocal(const uint8_t* address) {
+  return address[0] == 0xfe && (address[1] & 0xc0) == 0x80;
+}
 
 std::optional<DropReason> CheckNeighborDiscovery(const rte_mbuf* frame, const VnicSettings& vnic) {
   if (!vnic.ip_anti_spoof) return std::nullopt;
@@ -46,7 +48,8 @@ std::optional<DropReason> CheckNeighborDiscovery(const rte_mbuf* frame, const Vn
   while (options_offset + 8 <= length) {
     uint8_t type = bytes[options_offset];
     uint32_t option_length = bytes[options_offset + 1] * 8u;
-    if (option_length == 0 || options_offset + option_length > length) return DropReason::kMalformed;
+    if (option_length == 0 || options_offset + option_length > length)
+      return DropReason::kMalformed;
     if ((type == kNdOptionSourceLinkAddress || type == kNdOptionTargetLinkAddress) &&
         std::memcmp(bytes + options_offset + 2, vnic.mac.data(), 6) != 0) {
       return DropReason::kAntispoof;
@@ -63,10 +66,14 @@ std::optional<DropReason> CheckAntispoof(const rte_mbuf* frame, const VnicSettin
   const EthernetHeader* ethernet = EthernetOf(frame);
   if (ethernet->src != vnic.mac) return DropReason::kAntispoof;
   switch (ntohs(ethernet->ether_type)) {
-    case kEthTypeRarp: return DropReason::kAntispoof;
-    case kEthTypeArp: return CheckArp(frame, vnic);
-    case kEthTypeIpv6: return CheckNeighborDiscovery(frame, vnic);
-    default: return std::nullopt;
+    case kEthTypeRarp:
+      return DropReason::kAntispoof;
+    case kEthTypeArp:
+      return CheckArp(frame, vnic);
+    case kEthTypeIpv6:
+      return CheckNeighborDiscovery(frame, vnic);
+    default:
+      return std::nullopt;
   }
 }
 

@@ -4,9 +4,9 @@ namespace butterfly {
 
 const char* DropReasonName(DropReason reason) {
   static constexpr const char* kNames[kDropReasonCount] = {
-      "filter",     "antispoof",  "no_route",     "mtu",        "malformed",
-      "queue_full", "conntrack_full", "no_policy", "not_vxlan", "bad_vxlan",
-      "unknown_vni", "no_neighbor", "not_connected", "no_buffer", "fragment"};
+      "filter",      "antispoof",      "no_route",      "mtu",       "malformed",
+      "queue_full",  "conntrack_full", "no_policy",     "not_vxlan", "bad_vxlan",
+      "unknown_vni", "no_neighbor",    "not_connected", "no_buffer", "fragment"};
   auto index = static_cast<size_t>(reason);
   return index < kDropReasonCount ? kNames[index] : "?";
 }

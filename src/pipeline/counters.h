@@ -51,7 +51,9 @@ const char* StageName(Stage stage);
 // A counter written by one thread and read by others: no read-modify-write atomics.
 class Counter {
  public:
-  void Add(uint64_t n) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void Add(uint64_t n) {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t Get() const { return value_.load(std::memory_order_relaxed); }
 
  private:

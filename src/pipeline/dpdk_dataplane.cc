@@ -54,13 +54,15 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
   }
 
   if (config.packet_trace) {
-    LOG_WARNING("dataplane: --packet-trace is accepted but not implemented in this version: no "
-                "pcap is written");
+    LOG_WARNING(
+        "dataplane: --packet-trace is accepted but not implemented in this version: no "
+        "pcap is written");
   }
   if (!config.vtep_ip.empty()) {
     auto vtep = IpAddress::Parse(config.vtep_ip);
     if (!vtep || !vtep->is_v4()) {
-      return Fail("--ip " + config.vtep_ip + ": an IPv6 VTEP (outer IPv6) is not supported yet; "
+      return Fail("--ip " + config.vtep_ip +
+                  ": an IPv6 VTEP (outer IPv6) is not supported yet; "
                   "give an IPv4 address");
     }
     std::memcpy(&vtep_ip_, vtep->bytes.data(), 4);
@@ -75,10 +77,11 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
     auto port = OpenUnderlayPort(port_config, pool_);
     if (!port) return Error{port.error()};
     underlay_ = *port;
-    LOG_INFO("underlay: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, VTEP %s, VXLAN "
-             "port %u", port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2],
-             port->mac[3], port->mac[4], port->mac[5], port->mtu, config.vtep_ip.c_str(),
-             config.vxlan_port);
+    LOG_INFO(
+        "underlay: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, VTEP %s, VXLAN "
+        "port %u",
+        port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2], port->mac[3],
+        port->mac[4], port->mac[5], port->mtu, config.vtep_ip.c_str(), config.vxlan_port);
   } else {
     LOG_WARNING("underlay: none (no --ip): vnics talk within this host only");
   }
@@ -175,7 +178,8 @@ std::string DpdkDataplane::Describe() const {
   for (unsigned lcore : worker_lcores_) text += " " + std::to_string(lcore);
   text += underlay_ ? ", underlay " + underlay_->name + " (VTEP " + config_.vtep_ip + ")"
                     : ", no underlay (no --ip)";
-  text += filter_engine_ && filter_engine_->jit_enabled() ? ", JIT filters" : ", interpreted filters";
+  text +=
+      filter_engine_ && filter_engine_->jit_enabled() ? ", JIT filters" : ", interpreted filters";
   return text;
 }
 
@@ -185,8 +189,10 @@ uint32_t DpdkDataplane::NowSeconds() const {
 
 Status DpdkDataplane::AddVnic(const Vnic& vnic, const std::string& path) {
   if (vnic.packet_trace) {
-    LOG_WARNING("nic %s: packet trace is recorded but not implemented in this version: no pcap is "
-                "written", vnic.id.c_str());
+    LOG_WARNING(
+        "nic %s: packet trace is recorded but not implemented in this version: no pcap is "
+        "written",
+        vnic.id.c_str());
   }
   FilterSlot* slot = filter_engine_->SlotOf(vnic.id);
   uint32_t workers = static_cast<uint32_t>(worker_lcores_.size());
@@ -276,7 +282,8 @@ VnicLink DpdkDataplane::Link(const Vnic& vnic) const {
   const VnicPort& port = *it->second;
   std::string worker = "worker " + std::to_string(port.owner());
   switch (port.type()) {
-    case VnicType::kTap: return {"up", "kernel interface " + vnic.id + ", " + worker};
+    case VnicType::kTap:
+      return {"up", "kernel interface " + vnic.id + ", " + worker};
     case VnicType::kVhostUserServer:
       return port.Ready() ? VnicLink{"connected", worker}
                           : VnicLink{"waiting", "socket ready, no VM attached"};
@@ -335,7 +342,8 @@ std::optional<DataplaneStats> DpdkDataplane::Stats() const {
                                stage.drops.Get(), stage.cycles.Get(), stage.calls.Get()});
     }
     for (int r = 0; r < kDropReasonCount; ++r) {
-      worker.drops.emplace_back(DropReasonName(static_cast<DropReason>(r)), counters.drops[r].Get());
+      worker.drops.emplace_back(DropReasonName(static_cast<DropReason>(r)),
+                                counters.drops[r].Get());
     }
     stats.workers.push_back(std::move(worker));
   }
@@ -398,7 +406,8 @@ std::vector<LearnedMac> DpdkDataplane::LearnedMacs() const {
     }
     LearnedMac entry;
     entry.vni = key.first;
-    for (int i = 0; i < 6; ++i) entry.mac.bytes[i] = static_cast<uint8_t>(key.second >> (40 - 8 * i));
+    for (int i = 0; i < 6; ++i)
+      entry.mac.bytes[i] = static_cast<uint8_t>(key.second >> (40 - 8 * i));
     entry.vtep = IpAddress::V4(ntohl(learned.vtep));
     entry.idle_seconds = now - std::min(now, last_seen);
     out.push_back(entry);

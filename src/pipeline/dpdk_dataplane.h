@@ -77,10 +77,10 @@ class DpdkDataplane final : public Dataplane {
 
   mutable std::mutex mutex_;  // guards everything below (control side only)
   std::map<std::string, std::unique_ptr<VnicPort>> vnics_;
-  std::map<std::pair<uint32_t, uint64_t>, RemoteEntry> learned_;  // (vni, mac) -> VTEP
+  std::map<std::pair<uint32_t, uint64_t>, RemoteEntry> learned_;   // (vni, mac) -> VTEP
   std::map<std::pair<uint32_t, uint64_t>, uint32_t> static_macs_;  // (vni, mac) -> VTEP
   std::map<uint32_t, std::vector<uint32_t>> vni_peers_;            // network order
-  std::map<uint32_t, MacBytes> neighbors_;                       // IPv4 -> MAC
+  std::map<uint32_t, MacBytes> neighbors_;                         // IPv4 -> MAC
   std::vector<uint32_t> published_groups_;
   uint64_t groups_version_ = 0;
   uint32_t last_ageing_s_ = 0;

@@ -107,7 +107,8 @@ Result<EalPlan> PlanEal(const DaemonConfig& config, const HostFacts& host) {
     } else {
       for (unsigned cpu : worker_cpus) {
         if (std::find(host.cpus.begin(), host.cpus.end(), cpu) == host.cpus.end()) {
-          return Fail("--workers: CPU " + std::to_string(cpu) + " is not available to this process");
+          return Fail("--workers: CPU " + std::to_string(cpu) +
+                      " is not available to this process");
         }
       }
       auto free_cpu = std::find_if(host.cpus.begin(), host.cpus.end(), [&](unsigned cpu) {
@@ -121,7 +122,8 @@ Result<EalPlan> PlanEal(const DaemonConfig& config, const HostFacts& host) {
     }
     plan.args.push_back("--lcores=" + lcores);
     plan.notes.push_back("control thread on CPU " + std::to_string(main_cpu) + ", " +
-                         std::to_string(worker_cpus.size()) + " worker(s) (--lcores=" + lcores + ")");
+                         std::to_string(worker_cpus.size()) + " worker(s) (--lcores=" + lcores +
+                         ")");
   }
   if (!HasOption(*user, {"--file-prefix", "--in-memory"})) {
     // Several daemons (and test VMs) may run on one host: keep DPDK's runtime files apart.
@@ -130,8 +132,9 @@ Result<EalPlan> PlanEal(const DaemonConfig& config, const HostFacts& host) {
   if (!HasOption(*user, {"--no-huge", "--in-memory"}) && !host.hugepages_available) {
     plan.args.push_back("--no-huge");
     if (!HasOption(*user, {"-m", "--socket-mem"})) plan.args.push_back("-m1024");
-    plan.notes.push_back("no free hugepages mounted: running with --no-huge (memfd-backed memory, "
-                         "which vhost-user can share)");
+    plan.notes.push_back(
+        "no free hugepages mounted: running with --no-huge (memfd-backed memory, "
+        "which vhost-user can share)");
   }
   if (!HasOption(*user, {"--telemetry", "--no-telemetry"})) plan.args.push_back("--no-telemetry");
   plan.args.insert(plan.args.end(), user->begin(), user->end());
@@ -155,8 +158,9 @@ Result<std::vector<unsigned>> InitEal(const EalPlan& plan) {
     if (workers.size() < plan.workers) workers.push_back(lcore);
   }
   if (workers.empty()) {
-    return Fail("DPDK gave no worker lcore: give --dpdk-args an -l/--lcores list with at least two "
-                "lcores, or leave them out");
+    return Fail(
+        "DPDK gave no worker lcore: give --dpdk-args an -l/--lcores list with at least two "
+        "lcores, or leave them out");
   }
   return workers;
 }

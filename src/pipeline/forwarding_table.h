@@ -53,8 +53,8 @@ struct ForwardingTable {
   FlatMap<uint64_t, VnicPort*, MixHash> vnics_by_index;
   std::vector<std::vector<VnicPort*>> vnics_by_worker;
   FlatMap<uint64_t, MacBytes, MixHash> neighbors;  // IPv4 (network order) -> MAC
-  std::vector<uint32_t> multicast_groups;           // to join on the underlay
-  uint64_t groups_version = 0;                      // changes when multicast_groups does
+  std::vector<uint32_t> multicast_groups;          // to join on the underlay
+  uint64_t groups_version = 0;                     // changes when multicast_groups does
   UnderlayInfo underlay;
 
   // Storage of what the maps point to.
@@ -69,6 +69,8 @@ struct ForwardingTable {
 
 // The original's default flood group of a VNI: 230.x.y.z with x.y.z the VNI's three bytes
 // (network order).
-inline uint32_t DefaultMulticastGroup(uint32_t vni) { return htonl(0xe6000000u | (vni & 0xffffff)); }
+inline uint32_t DefaultMulticastGroup(uint32_t vni) {
+  return htonl(0xe6000000u | (vni & 0xffffff));
+}
 
 }  // namespace butterfly

@@ -32,8 +32,9 @@ Result<UnderlayPort> OpenUnderlayPort(const UnderlayPortConfig& config, rte_memp
     RTE_ETH_FOREACH_DEV(first) break;
     underlay.id = first;
   } else if (config.device_requested) {
-    return Fail("the underlay device given in --dpdk-args did not come up (DPDK's messages above "
-                "say why)");
+    return Fail(
+        "the underlay device given in --dpdk-args did not come up (DPDK's messages above "
+        "say why)");
   } else {
     std::string args = std::string("iface=") + kTapFallbackInterface;
     if (rte_vdev_init(kTapFallbackDevice, args.c_str()) != 0 ||
@@ -41,13 +42,16 @@ Result<UnderlayPort> OpenUnderlayPort(const UnderlayPortConfig& config, rte_memp
       return Fail("no DPDK port for the underlay, and the TAP fallback could not be created");
     }
     underlay.tap_fallback = true;
-    LOG_WARNING("underlay: no DPDK port given (--dpdk-args \"--vdev=...\" or a bound NIC): using "
-                "the TAP fallback, kernel interface %s", kTapFallbackInterface);
+    LOG_WARNING(
+        "underlay: no DPDK port given (--dpdk-args \"--vdev=...\" or a bound NIC): using "
+        "the TAP fallback, kernel interface %s",
+        kTapFallbackInterface);
   }
   uint16_t port = underlay.id;
   underlay.name = PortName(port);
   rte_eth_dev_info info{};
-  if (rte_eth_dev_info_get(port, &info) != 0) return Fail("underlay " + underlay.name + ": no info");
+  if (rte_eth_dev_info_get(port, &info) != 0)
+    return Fail("underlay " + underlay.name + ": no info");
   if (info.max_tx_queues < config.tx_queues) {
     return Fail("underlay " + underlay.name + " offers " + std::to_string(info.max_tx_queues) +
                 " tx queue(s) and butterflyd needs one per worker (" +
@@ -69,7 +73,8 @@ Result<UnderlayPort> OpenUnderlayPort(const UnderlayPortConfig& config, rte_memp
   }
   for (uint16_t queue = 0; queue < config.tx_queues; ++queue) {
     if (rte_eth_tx_queue_setup(port, queue, tx_descriptors, socket, nullptr) != 0) {
-      return Fail("underlay " + underlay.name + ": cannot set up tx queue " + std::to_string(queue));
+      return Fail("underlay " + underlay.name + ": cannot set up tx queue " +
+                  std::to_string(queue));
     }
   }
   uint32_t mtu = config.mtu_max ? info.max_mtu : config.mtu;

@@ -93,36 +93,43 @@ VnicPort::~VnicPort() {
 
 bool VnicPort::Ready() const {
   switch (type_) {
-    case VnicType::kTap: return tap_fd_ >= 0;
+    case VnicType::kTap:
+      return tap_fd_ >= 0;
     case VnicType::kVhostUserServer:
-    case VnicType::kVhostUserClient: return vhost_vid() >= 0;
-    case VnicType::kBench: return false;
+    case VnicType::kVhostUserClient:
+      return vhost_vid() >= 0;
+    case VnicType::kBench:
+      return false;
   }
   return false;
 }
 
 uint16_t VnicPort::Receive(rte_mempool* pool, rte_mbuf** out, uint16_t max) {
   switch (type_) {
-    case VnicType::kTap: return TapReceive(tap_fd_, pool, out, max);
+    case VnicType::kTap:
+      return TapReceive(tap_fd_, pool, out, max);
     case VnicType::kVhostUserServer:
     case VnicType::kVhostUserClient: {
       int vid = vhost_vid();
       return vid < 0 ? 0 : rte_vhost_dequeue_burst(vid, kGuestTxQueue, pool, out, max);
     }
-    case VnicType::kBench: return 0;
+    case VnicType::kBench:
+      return 0;
   }
   return 0;
 }
 
 uint16_t VnicPort::Transmit(rte_mbuf** frames, uint16_t n) {
   switch (type_) {
-    case VnicType::kTap: return TapTransmit(tap_fd_, frames, n);
+    case VnicType::kTap:
+      return TapTransmit(tap_fd_, frames, n);
     case VnicType::kVhostUserServer:
     case VnicType::kVhostUserClient: {
       int vid = vhost_vid();
       return vid < 0 ? 0 : rte_vhost_enqueue_burst(vid, kGuestRxQueue, frames, n);
     }
-    case VnicType::kBench: return 0;
+    case VnicType::kBench:
+      return 0;
   }
   return 0;
 }

@@ -24,7 +24,7 @@ struct VnicSettings {
   MacBytes mac{};
   bool ip_anti_spoof = false;
   bool bypass_filtering = false;
-  std::vector<uint32_t> ipv4;                  // network order
+  std::vector<uint32_t> ipv4;  // network order
   std::vector<std::array<uint8_t, 16>> ipv6;
 
   static std::unique_ptr<VnicSettings> From(const Vnic& vnic);

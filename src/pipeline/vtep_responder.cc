@@ -63,9 +63,10 @@ rte_mbuf* BuildIgmpReport(rte_mempool* pool, const UnderlayInfo& underlay, uint3
   rte_mbuf* frame = rte_pktmbuf_alloc(pool);
   if (!frame) return nullptr;
   constexpr uint32_t kRouterAlertLength = 4;
-  uint32_t length = sizeof(EthernetHeader) + sizeof(Ipv4Header) + kRouterAlertLength +
-                    sizeof(IgmpV2Report);
-  auto* bytes = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(frame, static_cast<uint16_t>(length)));
+  uint32_t length =
+      sizeof(EthernetHeader) + sizeof(Ipv4Header) + kRouterAlertLength + sizeof(IgmpV2Report);
+  auto* bytes =
+      reinterpret_cast<uint8_t*>(rte_pktmbuf_append(frame, static_cast<uint16_t>(length)));
   auto* ethernet = reinterpret_cast<EthernetHeader*>(bytes);
   ethernet->dst = MulticastMacOfIpv4(ntohl(group));
   ethernet->src = underlay.mac;

@@ -12,8 +12,8 @@
 namespace butterfly {
 
 struct ArpOutcome {
-  bool reply = false;  // the mbuf now holds the reply: transmit it
-  bool learn = false;  // the sender is a neighbour: learn sender_ip -> sender_mac
+  bool reply = false;      // the mbuf now holds the reply: transmit it
+  bool learn = false;      // the sender is a neighbour: learn sender_ip -> sender_mac
   uint32_t sender_ip = 0;  // network order
   MacBytes sender_mac{};
 };

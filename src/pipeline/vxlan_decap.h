@@ -14,7 +14,7 @@ namespace butterfly {
 
 struct DecapResult {
   uint32_t vni = 0;
-  uint32_t outer_src = 0;  // the sending VTEP, network order
+  uint32_t outer_src = 0;    // the sending VTEP, network order
   MacBytes outer_src_mac{};  // its MAC, or the router's before it: the next hop back to it
 };
 

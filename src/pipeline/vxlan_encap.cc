@@ -21,8 +21,8 @@ std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, uint32_t vte
   auto* ip = reinterpret_cast<Ipv4Header*>(outer + sizeof(EthernetHeader));
   ip->version_ihl = 0x45;
   ip->tos = 0;
-  ip->total_length = htons(static_cast<uint16_t>(inner_length + kVxlanIpv4Overhead -
-                                                 sizeof(EthernetHeader)));
+  ip->total_length =
+      htons(static_cast<uint16_t>(inner_length + kVxlanIpv4Overhead - sizeof(EthernetHeader)));
   ip->id = htons(ip_id);
   ip->fragment = htons(kIpv4DontFragment);
   ip->ttl = 64;
@@ -36,7 +36,8 @@ std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, uint32_t vte
   // The dynamic range 49152-65535, as RFC 7348 recommends.
   udp->src_port = htons(static_cast<uint16_t>(49152 + (hash % 16384)));
   udp->dst_port = htons(underlay.vxlan_port);
-  udp->length = htons(static_cast<uint16_t>(inner_length + sizeof(UdpHeader) + sizeof(VxlanHeader)));
+  udp->length =
+      htons(static_cast<uint16_t>(inner_length + sizeof(UdpHeader) + sizeof(VxlanHeader)));
   udp->checksum = 0;
 
   auto* vxlan = reinterpret_cast<VxlanHeader*>(udp + 1);

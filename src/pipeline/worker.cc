@@ -19,12 +19,18 @@ namespace {
 
 DropReason ReasonOf(Verdict verdict) {
   switch (verdict) {
-    case Verdict::kDropAntispoof: return DropReason::kAntispoof;
-    case Verdict::kDropConntrackFull: return DropReason::kConntrackFull;
-    case Verdict::kDropMalformed: return DropReason::kMalformed;
-    case Verdict::kDropNoPolicy: return DropReason::kNoPolicy;
-    case Verdict::kDropFragment: return DropReason::kFragment;
-    default: return DropReason::kFilter;
+    case Verdict::kDropAntispoof:
+      return DropReason::kAntispoof;
+    case Verdict::kDropConntrackFull:
+      return DropReason::kConntrackFull;
+    case Verdict::kDropMalformed:
+      return DropReason::kMalformed;
+    case Verdict::kDropNoPolicy:
+      return DropReason::kNoPolicy;
+    case Verdict::kDropFragment:
+      return DropReason::kFragment;
+    default:
+      return DropReason::kFilter;
   }
 }
 
@@ -310,8 +316,8 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
   }
 }
 
-void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep,
-                        VnicPort* source, rte_mbuf* frame) {
+void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep, VnicPort* source,
+                        rte_mbuf* frame) {
   if (!table.underlay.present) {
     Drop(frame, DropReason::kNoRoute, source);
     return;
@@ -379,8 +385,8 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
       for (uint16_t i = 0; i < n; ++i) Drop(frames[i], DropReason::kNotConnected, vnic);
       continue;
     }
-    uint16_t kept = FilterFrames(*vnic, settings, Direction::kInbound, frames, n,
-                                 Stage::kFilterIngress);
+    uint16_t kept =
+        FilterFrames(*vnic, settings, Direction::kInbound, frames, n, Stage::kFilterIngress);
     uint64_t start = rte_rdtsc();
     uint16_t sent = vnic->Transmit(frames, kept);
     VnicPortCounters& vnic_counters = vnic->counters(id_);
@@ -403,8 +409,10 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
 void Worker::FlushUnderlay(const ForwardingTable& table) {
   if (underlay_tx_count_ == 0) return;
   uint64_t start = rte_rdtsc();
-  uint16_t sent = rte_eth_tx_burst(table.underlay.port, id_, underlay_tx_.data(), underlay_tx_count_);
-  for (uint16_t i = sent; i < underlay_tx_count_; ++i) Drop(underlay_tx_[i], DropReason::kQueueFull);
+  uint16_t sent =
+      rte_eth_tx_burst(table.underlay.port, id_, underlay_tx_.data(), underlay_tx_count_);
+  for (uint16_t i = sent; i < underlay_tx_count_; ++i)
+    Drop(underlay_tx_[i], DropReason::kQueueFull);
   counters_.stages[static_cast<int>(Stage::kUnderlayTx)].drops.Add(underlay_tx_count_ - sent);
   Account(Stage::kUnderlayTx, underlay_tx_count_, start);
   underlay_tx_count_ = 0;

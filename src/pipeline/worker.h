@@ -12,9 +12,9 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
-#include <cstdint>
 #include <vector>
 
 #include "core/result.h"
@@ -59,7 +59,7 @@ struct WorkerShared {
   std::vector<int> wake_fds;       // one eventfd per worker: the control side wakes it
   // One slot per worker; checked once per loop.
   std::unique_ptr<std::atomic<WorkerCommand*>[]> mailboxes;
-  rte_ring* learn = nullptr;       // workers -> control side
+  rte_ring* learn = nullptr;  // workers -> control side
   std::atomic<bool> running{true};
   uint64_t tsc_hz = 1;
   uint64_t start_tsc = 0;
@@ -95,8 +95,7 @@ class Worker {
 
   void ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uint32_t vni,
                        rte_mbuf* frame);
-  void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni,
-                           rte_mbuf* frame);
+  void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni, rte_mbuf* frame);
   void Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
              VnicPort* source, rte_mbuf* frame);
   void SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep, VnicPort* source,

@@ -97,12 +97,14 @@ TEST_F(DispatcherTest, ErrorsSayWhatAndWhere) {
             "nic vnic_3: mac '52:54:00:zz:34:02' is not a MAC address");
   EXPECT_EQ(Error(One("nic_add { id: \"vnic_3\" mac: \"52:54:00:12:34:02\" vni: 16777216 }")),
             "nic vnic_3: vni 16777216 is not below 2^24 (16777216)");
-  EXPECT_EQ(Error(One("nic_add { id: \"vnic_3\" mac: \"52:54:00:12:34:02\" vni: 1 ip: \"10.0.0\" }")),
-            "nic vnic_3: ip '10.0.0' is not an IPv4 or IPv6 address");
-  EXPECT_EQ(Error(One("sg_rule_add { sg_id: \"sg-web\" rule { direction: INBOUND protocol: 6 "
-                      "port_start: 90 port_end: 80 cidr { address: \"0.0.0.0\" mask_size: 0 } } }")),
-            "sg sg-web: rule (inbound protocol 6 ports 90-80 from 0.0.0.0/0): port_start is "
-            "greater than port_end");
+  EXPECT_EQ(
+      Error(One("nic_add { id: \"vnic_3\" mac: \"52:54:00:12:34:02\" vni: 1 ip: \"10.0.0\" }")),
+      "nic vnic_3: ip '10.0.0' is not an IPv4 or IPv6 address");
+  EXPECT_EQ(
+      Error(One("sg_rule_add { sg_id: \"sg-web\" rule { direction: INBOUND protocol: 6 "
+                "port_start: 90 port_end: 80 cidr { address: \"0.0.0.0\" mask_size: 0 } } }")),
+      "sg sg-web: rule (inbound protocol 6 ports 90-80 from 0.0.0.0/0): port_start is "
+      "greater than port_end");
   EXPECT_EQ(Error(One("sg_rule_add { sg_id: \"sg-web\" rule { direction: INBOUND protocol: 300 "
                       "cidr { address: \"0.0.0.0\" mask_size: 0 } } }")),
             "sg sg-web: rule (inbound protocol 300 from 0.0.0.0/0): protocol 300 is not -1 (all) "
@@ -147,7 +149,8 @@ TEST_F(DispatcherTest, BatchAppliesValidMessagesAndAnswersEachInOrder) {
     messages { revision: 0 message_0 { request { nic_add { id: "a" mac: "52:54:00:00:00:01" vni: 1 } } } }
     messages { revision: 0 message_0 { request { nic_list: true } } })");
   ASSERT_EQ(answer.messages_size(), 4);
-  EXPECT_EQ(answer.messages(0).message_0().response().nic_add().path(), "/tmp/sockets/qemu-vhost-b");
+  EXPECT_EQ(answer.messages(0).message_0().response().nic_add().path(),
+            "/tmp/sockets/qemu-vhost-b");
   EXPECT_FALSE(answer.messages(1).message_0().response().status().status());
   EXPECT_TRUE(answer.messages(2).message_0().response().status().status());
   const auto& list = answer.messages(3).message_0().response().nic_list();
@@ -197,8 +200,8 @@ TEST_F(DispatcherTest, StatusHasCountersAndAGraph) {
   EXPECT_NE(status.dataplane().find("disabled"), std::string::npos);
   const std::string& dot = status.graph_dot();
   EXPECT_EQ(dot.rfind("digraph butterfly {", 0), 0u);
-  for (const char* needle : {"\"nic:vnic_1\"", "\"vni:42\"", "\"sg:sg-web\"", "\"sg:sg-admin\"",
-                             "members"}) {
+  for (const char* needle :
+       {"\"nic:vnic_1\"", "\"vni:42\"", "\"sg:sg-web\"", "\"sg:sg-admin\"", "members"}) {
     EXPECT_NE(dot.find(needle), std::string::npos) << needle;
   }
 }
@@ -218,7 +221,9 @@ TEST_F(DispatcherTest, AppConfigChangesTheLogLevel) {
 
 class Recorder final : public ChangeRecorder {
  public:
-  void Record(const MessageV0_Request& request) override { recorded.push_back(request.DebugString()); }
+  void Record(const MessageV0_Request& request) override {
+    recorded.push_back(request.DebugString());
+  }
   Status Commit() override {
     ++commits;
     return Ok();

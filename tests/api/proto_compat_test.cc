@@ -67,7 +67,11 @@ proto::Messages TodaysRequestsWithEveryExtension() {
   rule->set_port_end(80);
   rule->mutable_cidr()->set_address("::");
   rule->mutable_cidr()->set_mask_size(0);
-  batch.mutable_messages(2)->mutable_message_0()->mutable_request()->mutable_sg_rule_add()->set_sg_id("sg-web");
+  batch.mutable_messages(2)
+      ->mutable_message_0()
+      ->mutable_request()
+      ->mutable_sg_rule_add()
+      ->set_sg_id("sg-web");
   add()->set_sg_details("");
   add()->set_app_status(true);
   return batch;

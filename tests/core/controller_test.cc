@@ -105,7 +105,8 @@ TEST_F(ControllerTest, NicAddAnotherTypeRebuildsThePort) {
   Vnic tap = MakeVnic("vnic_1");
   tap.type = VnicType::kTap;
   ASSERT_TRUE(controller.AddVnic(tap).ok());
-  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"remove vnic_1", "add vnic_1 vnic_1"}));
+  EXPECT_EQ(dataplane.TakeCalls(),
+            (std::vector<std::string>{"remove vnic_1", "add vnic_1 vnic_1"}));
 }
 
 TEST_F(ControllerTest, DeletesOfMissingThingsSucceed) {
@@ -255,7 +256,9 @@ TEST_F(ControllerTest, BurstsOfChangesArePublishedOncePerWindow) {
   ASSERT_TRUE(controller.AddVnic(vnic).ok());
   auto start = Controller::Clock::now();
   controller.PublishPolicies(start);
-  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"add vnic_1 /run/butterfly/qemu-vhost-vnic_1", "policy vnic_1"}));
+  EXPECT_EQ(
+      dataplane.TakeCalls(),
+      (std::vector<std::string>{"add vnic_1 /run/butterfly/qemu-vhost-vnic_1", "policy vnic_1"}));
   EXPECT_FALSE(controller.PublishDue().has_value());
 
   for (uint32_t port = 1; port <= 100; ++port) {

@@ -52,12 +52,20 @@ TEST(DaemonConfigTest, HelpAndVersionExitZero) {
 }
 
 TEST(DaemonConfigTest, BadValuesAreUsageErrors) {
-  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
-           {"-i", "1.2.3"},          {"-i", "224.0.0.1"},       {"-e", "http://x"},
-           {"-l", "loud"},           {"--dpdk-port", "x"},      {"-m", "12"},
-           {"--workers", "0"},       {"--workers", "3-1"},      {"--state-file", "rel/path"},
-           {"--vxlan-port", "0"},    {"-s", "relative"},        {"--no-such-option"},
-           {"--workers", "2", "-u", "1"}}) {
+  for (std::vector<std::string> bad :
+       std::vector<std::vector<std::string>>{{"-i", "1.2.3"},
+                                             {"-i", "224.0.0.1"},
+                                             {"-e", "http://x"},
+                                             {"-l", "loud"},
+                                             {"--dpdk-port", "x"},
+                                             {"-m", "12"},
+                                             {"--workers", "0"},
+                                             {"--workers", "3-1"},
+                                             {"--state-file", "rel/path"},
+                                             {"--vxlan-port", "0"},
+                                             {"-s", "relative"},
+                                             {"--no-such-option"},
+                                             {"--workers", "2", "-u", "1"}}) {
     DaemonArgs args = Parse(bad);
     EXPECT_TRUE(args.exit_now) << bad[0];
     EXPECT_EQ(args.exit_code, 2) << bad[0];

@@ -32,8 +32,9 @@ std::string Date(uint64_t epoch) {
 
 void AddStatus(CLI::App& app, Command* command) {
   auto dot_only = std::make_shared<bool>(false);
-  CLI::App* status = app.add_subcommand("status", "Show uptime, request counter, dataplane state "
-                                                  "and the graph of VNIs, vnics and groups");
+  CLI::App* status = app.add_subcommand("status",
+                                        "Show uptime, request counter, dataplane state "
+                                        "and the graph of VNIs, vnics and groups");
   status->add_flag("--dot", *dot_only, "print only the graphviz graph");
   status->footer("Examples:\n  butterfly status\n  butterfly status --dot | dot -Tsvg > graph.svg");
   status->callback([dot_only, command] {
@@ -107,9 +108,10 @@ void AddConfig(CLI::App& app, Command* command) {
 void AddDump(CLI::App& app, Command* command) {
   CLI::App* dump = app.add_subcommand(
       "dump", "Print the whole state (vnics, security groups) as a request file");
-  dump->footer("Example (move the state to a fresh daemon):\n"
-               "  butterfly dump > state.req\n"
-               "  butterfly -e tcp://127.0.0.1:9998 request state.req");
+  dump->footer(
+      "Example (move the state to a fresh daemon):\n"
+      "  butterfly dump > state.req\n"
+      "  butterfly -e tcp://127.0.0.1:9998 request state.req");
   dump->callback([command] {
     command->name = "dump";
     command->build = [](Client&, std::vector<MessageV0_Request>& out) {
@@ -150,7 +152,8 @@ void AddDump(CLI::App& app, Command* command) {
         if (entry.kind() != "static") continue;
         proto::Message* message = requests.add_messages();
         message->set_revision(0);
-        MessageV0_FdbEntry* add = message->mutable_message_0()->mutable_request()->mutable_fdb_add();
+        MessageV0_FdbEntry* add =
+            message->mutable_message_0()->mutable_request()->mutable_fdb_add();
         add->set_vni(entry.vni());
         add->set_mac(entry.mac());
         add->set_vtep(entry.vtep());
@@ -167,7 +170,8 @@ void AddDump(CLI::App& app, Command* command) {
 class ParseErrors : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
-    if (text.empty()) text = "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
+    if (text.empty())
+      text = "line " + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
   }
   std::string text;
 };
@@ -179,8 +183,9 @@ void AddRequest(CLI::App& app, Command* command) {
       "request", "Send a request file (protobuf text format of proto.Messages, as `dump` prints)");
   request->add_option("FILE", *path, "request file ('-' reads stdin)")->required();
   request->add_flag("--stdout", *to_stdout, "print the daemon's answer (protobuf text format)");
-  request->footer("Example:\n  butterfly request state.req\n"
-                  "A file holds messages { revision: 0 message_0 { request { ... } } } blocks.");
+  request->footer(
+      "Example:\n  butterfly request state.req\n"
+      "A file holds messages { revision: 0 message_0 { request { ... } } } blocks.");
   request->callback([path, to_stdout, command] {
     std::stringstream text;
     if (*path == "-") {
@@ -209,7 +214,8 @@ void AddRequest(CLI::App& app, Command* command) {
         }
         if (!ResponseOrReport(*answer, "request", output)) ok = false;
       }
-      if (ok && output.json) output.PrintJson(JsonValue::Object{{"ok", true}, {"messages", answers.size()}});
+      if (ok && output.json)
+        output.PrintJson(JsonValue::Object{{"ok", true}, {"messages", answers.size()}});
       return ok;
     };
   });

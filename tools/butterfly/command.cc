@@ -33,8 +33,6 @@ bool RenderStatusOnly(const std::string& command, const std::vector<const proto:
   return ok;
 }
 
-void UsageError(const std::string& message) {
-  throw CLI::ValidationError(message);
-}
+void UsageError(const std::string& message) { throw CLI::ValidationError(message); }
 
 }  // namespace butterfly::cli

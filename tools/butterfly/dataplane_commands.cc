@@ -26,9 +26,10 @@ void AddStats(CLI::App& app, Command* command) {
   CLI::App* stats = app.add_subcommand(
       "stats", "Per worker and per stage counters: packets, drops, cycles per packet");
   stats->add_flag("--all", *all, "also list stages and drop reasons that saw nothing");
-  stats->footer("Example:\n  butterfly stats\n  butterfly --json stats\n"
-                "cycles/pkt is TSC cycles per packet in that stage; busy% is the share of the "
-                "worker's cycles spent on loops that found work.");
+  stats->footer(
+      "Example:\n  butterfly stats\n  butterfly --json stats\n"
+      "cycles/pkt is TSC cycles per packet in that stage; busy% is the share of the "
+      "worker's cycles spent on loops that found work.");
   stats->callback([all, command] {
     command->name = "stats";
     command->build = [](Client&, std::vector<MessageV0_Request>& out) {
@@ -44,11 +45,10 @@ void AddStats(CLI::App& app, Command* command) {
         for (const auto& worker : stats.workers()) {
           JsonValue::Object stages;
           for (const auto& stage : worker.stages()) {
-            stages.emplace_back(stage.name(),
-                                JsonValue::Object{{"packets", stage.packets()},
-                                                  {"drops", stage.drops()},
-                                                  {"cycles", stage.cycles()},
-                                                  {"calls", stage.calls()}});
+            stages.emplace_back(stage.name(), JsonValue::Object{{"packets", stage.packets()},
+                                                                {"drops", stage.drops()},
+                                                                {"cycles", stage.cycles()},
+                                                                {"calls", stage.calls()}});
           }
           workers.push_back(JsonValue::Object{{"id", worker.id()},
                                               {"lcore", worker.lcore()},
@@ -79,8 +79,9 @@ void AddStats(CLI::App& app, Command* command) {
         Table table({"STAGE", "PACKETS", "DROPS", "CALLS", "CYCLES/PKT"});
         for (const auto& stage : worker.stages()) {
           if (!*all && stage.packets() == 0 && stage.drops() == 0) continue;
-          table.AddRow({stage.name(), std::to_string(stage.packets()), std::to_string(stage.drops()),
-                        std::to_string(stage.calls()), PerPacket(stage.cycles(), stage.packets())});
+          table.AddRow({stage.name(), std::to_string(stage.packets()),
+                        std::to_string(stage.drops()), std::to_string(stage.calls()),
+                        PerPacket(stage.cycles(), stage.packets())});
         }
         table.Print(output.out);
         Table drops({"DROP REASON", "PACKETS"});
@@ -105,8 +106,9 @@ void AddStats(CLI::App& app, Command* command) {
 }
 
 void AddFdb(CLI::App& app, Command* command) {
-  CLI::App* fdb = app.add_subcommand("fdb", "The forwarding database: local, static and learned "
-                                            "MACs of each VNI");
+  CLI::App* fdb = app.add_subcommand("fdb",
+                                     "The forwarding database: local, static and learned "
+                                     "MACs of each VNI");
   fdb->require_subcommand(1);
   fdb->footer("Example:\n  butterfly fdb list --vni 42");
 
@@ -116,7 +118,9 @@ void AddFdb(CLI::App& app, Command* command) {
   };
   auto add_args = std::make_shared<Entry>();
   CLI::App* add = fdb->add_subcommand("add", "Add a static remote MAC: (VNI, MAC) is behind VTEP");
-  add->add_option("--vni", add_args->vni, "VXLAN network")->required()->check(CLI::Range(0u, (1u << 24) - 1));
+  add->add_option("--vni", add_args->vni, "VXLAN network")
+      ->required()
+      ->check(CLI::Range(0u, (1u << 24) - 1));
   add->add_option("--mac", add_args->mac, "the remote VM's MAC")->required();
   add->add_option("--vtep", add_args->vtep, "the VTEP (IPv4) that hosts it")->required();
   add->footer("Example:\n  butterfly fdb add --vni 42 --mac 52:54:00:00:01:01 --vtep 198.18.0.2");
@@ -138,7 +142,9 @@ void AddFdb(CLI::App& app, Command* command) {
 
   auto del_args = std::make_shared<Entry>();
   CLI::App* del = fdb->add_subcommand("del", "Remove a static remote MAC");
-  del->add_option("--vni", del_args->vni, "VXLAN network")->required()->check(CLI::Range(0u, (1u << 24) - 1));
+  del->add_option("--vni", del_args->vni, "VXLAN network")
+      ->required()
+      ->check(CLI::Range(0u, (1u << 24) - 1));
   del->add_option("--mac", del_args->mac, "the remote VM's MAC")->required();
   del->footer("Example:\n  butterfly fdb del --vni 42 --mac 52:54:00:00:01:01");
   del->callback([del_args, command] {
@@ -181,9 +187,10 @@ void AddFdb(CLI::App& app, Command* command) {
         }
         JsonValue::Array vnis;
         for (const auto& v : response->vni_list()) {
-          vnis.push_back(JsonValue::Object{{"vni", v.vni()},
-                                           {"peers", JsonValue::StringArray({v.peer().begin(), v.peer().end()})},
-                                           {"multicast_group", v.multicast_group()}});
+          vnis.push_back(JsonValue::Object{
+              {"vni", v.vni()},
+              {"peers", JsonValue::StringArray({v.peer().begin(), v.peer().end()})},
+              {"multicast_group", v.multicast_group()}});
         }
         output.PrintJson(JsonValue::Object{{"macs", entries}, {"vnis", vnis}});
         return true;
@@ -199,8 +206,9 @@ void AddFdb(CLI::App& app, Command* command) {
       for (const auto& v : response->vni_list()) {
         std::string targets;
         for (const auto& peer : v.peer()) targets += (targets.empty() ? "" : ", ") + peer;
-        floods.AddRow({std::to_string(v.vni()),
-                       targets.empty() ? "multicast group " + v.multicast_group() : "peers " + targets});
+        floods.AddRow({std::to_string(v.vni()), targets.empty()
+                                                    ? "multicast group " + v.multicast_group()
+                                                    : "peers " + targets});
       }
       output.out << "\n";
       floods.Print(output.out);
@@ -216,12 +224,14 @@ void AddVni(CLI::App& app, Command* command) {
   auto id = std::make_shared<uint32_t>(0);
   auto peers = std::make_shared<std::vector<std::string>>();
   CLI::App* set = vni->add_subcommand(
-      "peers", "Flood the VNI's broadcast and unknown traffic to these VTEPs (head-end "
-               "replication); with no peer, back to the VNI's multicast group (the default)");
+      "peers",
+      "Flood the VNI's broadcast and unknown traffic to these VTEPs (head-end "
+      "replication); with no peer, back to the VNI's multicast group (the default)");
   set->add_option("VNI", *id, "VXLAN network")->required()->check(CLI::Range(0u, (1u << 24) - 1));
   set->add_option("PEER", *peers, "remote VTEPs (IPv4)");
-  set->footer("Example:\n  butterfly vni peers 42 198.18.0.2 198.18.0.3\n"
-              "  butterfly vni peers 42        # multicast group 230.0.0.42 again");
+  set->footer(
+      "Example:\n  butterfly vni peers 42 198.18.0.2 198.18.0.3\n"
+      "  butterfly vni peers 42        # multicast group 230.0.0.42 again");
   set->callback([id, peers, command] {
     for (const auto& peer : *peers) {
       if (auto ip = IpAddress::Parse(peer); !ip) UsageError("PEER: " + ip.error());

@@ -21,9 +21,9 @@ Status MakeServerKeys(const std::string& dir, const Output& output) {
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all, error);
   auto pair = GenerateCurveKeyPair();
   if (!pair) return Error{pair.error()};
-  if (auto written = WriteNewFile(dir + "/server.key",
-                                  "public=" + pair->public_key + "\nsecret=" + pair->secret_key + "\n",
-                                  0600);
+  if (auto written =
+          WriteNewFile(dir + "/server.key",
+                       "public=" + pair->public_key + "\nsecret=" + pair->secret_key + "\n", 0600);
       !written) {
     return written;
   }
@@ -60,19 +60,20 @@ Status MakeClientKeys(const std::string& file, const std::string& server,
   if (auto written = WriteNewFile(file + ".pub", pub, 0644); !written) return written;
   std::string authorized;
   if (!authorize_dir.empty()) {
-    authorized = authorize_dir + "/clients/" + std::filesystem::path(file).filename().string() + ".pub";
+    authorized =
+        authorize_dir + "/clients/" + std::filesystem::path(file).filename().string() + ".pub";
     if (auto written = WriteNewFile(authorized, pub, 0644); !written) return written;
   }
   if (output.json) {
-    output.PrintJson(JsonValue::Object{{"key_file", file},
-                                       {"public", pair->public_key},
-                                       {"authorized", authorized}});
+    output.PrintJson(JsonValue::Object{
+        {"key_file", file}, {"public", pair->public_key}, {"authorized", authorized}});
   } else {
     output.out << "wrote " << file << " (secret, 0600) and " << file << ".pub\n";
     if (!authorized.empty()) {
       output.out << "authorised it: " << authorized << " (restart butterflyd to load it)\n";
     } else {
-      output.out << "authorise it: copy " << file << ".pub into the daemon's <curve-keys>/clients/\n";
+      output.out << "authorise it: copy " << file
+                 << ".pub into the daemon's <curve-keys>/clients/\n";
     }
     output.out << "use it with: butterfly -k " << file << " ...\n";
   }
@@ -82,8 +83,8 @@ Status MakeClientKeys(const std::string& file, const std::string& server,
 }  // namespace
 
 void AddKeygenCommand(CLI::App& app, Command* command) {
-  CLI::App* keygen = app.add_subcommand(
-      "keygen", "Make ZeroMQ CURVE keys that authenticate and encrypt the API");
+  CLI::App* keygen =
+      app.add_subcommand("keygen", "Make ZeroMQ CURVE keys that authenticate and encrypt the API");
   keygen->require_subcommand(1);
   keygen->footer(
       "Example:\n"
@@ -113,8 +114,9 @@ void AddKeygenCommand(CLI::App& app, Command* command) {
       ->required();
   client->add_option("--authorize", *authorize,
                      "also authorise the key: write it into DIR/clients/ of this daemon key dir");
-  client->footer("Example:\n  butterfly keygen client admin.key --server /etc/butterfly/curve "
-                 "--authorize /etc/butterfly/curve");
+  client->footer(
+      "Example:\n  butterfly keygen client admin.key --server /etc/butterfly/curve "
+      "--authorize /etc/butterfly/curve");
   client->callback([file, server_pub, authorize, command] {
     command->name = "keygen client";
     command->run_local = [file, server_pub, authorize](const Output& output) {

@@ -5,9 +5,9 @@
 
 #include "client.h"
 #include "command.h"
+#include "core/curve_keys.h"
 #include "core/daemon_config.h"
 #include "core/version.h"
-#include "core/curve_keys.h"
 
 namespace butterfly::cli {
 namespace {
@@ -24,12 +24,15 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& globals) {
   app.add_option("-e,--endpoint", globals.endpoint,
                  std::string("butterflyd's API endpoint (default $BUTTERFLY_ENDPOINT or ") +
                      kDefaultEndpoint + ")");
-  app.add_flag("-v,--verbose", globals.verbose, "print requests and answers (protobuf text) on stderr");
-  app.add_option("-t,--timeout", globals.timeout_seconds, "seconds to wait for an answer (default 5)")
+  app.add_flag("-v,--verbose", globals.verbose,
+               "print requests and answers (protobuf text) on stderr");
+  app.add_option("-t,--timeout", globals.timeout_seconds,
+                 "seconds to wait for an answer (default 5)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--json", globals.json, "print JSON (one document per command, one per line)");
-  app.add_option("-k,--key", globals.key_file,
-                 "CURVE client key file (from `butterfly keygen`), for a daemon run with --curve-keys");
+  app.add_option(
+      "-k,--key", globals.key_file,
+      "CURVE client key file (from `butterfly keygen`), for a daemon run with --curve-keys");
 }
 
 const char* kDescription =
@@ -50,11 +53,11 @@ const char* kFooter =
 // "butterfly sg rule add help"); map it to --help.
 std::vector<std::string> HelpWordToFlag(std::vector<std::string> args) {
   static const std::set<std::string> kCommandWords = {
-      "nic", "sg", "add", "update", "del", "list", "details", "stats", "rule", "member", "set",
-      "status", "shutdown", "dump", "request", "config", "keygen", "server", "client",
-      "stats", "fdb", "vni", "peers", "export"};
-  static const std::set<std::string> kGlobalsWithValue = {"-e", "--endpoint", "-t", "--timeout",
-                                                         "-k", "--key"};
+      "nic",    "sg",     "add",    "update", "del",      "list", "details", "stats",
+      "rule",   "member", "set",    "status", "shutdown", "dump", "request", "config",
+      "keygen", "server", "client", "stats",  "fdb",      "vni",  "peers",   "export"};
+  static const std::set<std::string> kGlobalsWithValue = {"-e",        "--endpoint", "-t",
+                                                          "--timeout", "-k",         "--key"};
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "help") {
       args[i] = "--help";
@@ -158,8 +161,8 @@ int Run(int argc, char** argv) {
   ClientOptions client_options;
   const char* env_endpoint = std::getenv("BUTTERFLY_ENDPOINT");
   client_options.endpoint = !globals.endpoint.empty() ? globals.endpoint
-                            : env_endpoint           ? env_endpoint
-                                                     : kDefaultEndpoint;
+                            : env_endpoint            ? env_endpoint
+                                                      : kDefaultEndpoint;
   client_options.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(globals.timeout_seconds * 1000));
   client_options.verbose = globals.verbose;

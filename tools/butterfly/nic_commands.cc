@@ -42,10 +42,14 @@ MessageV0_NicType ParseType(const std::string& text) {
 
 std::string TypeWord(MessageV0_NicType type) {
   switch (type) {
-    case MessageV0_NicType_TAP: return "tap";
-    case MessageV0_NicType_BENCH: return "bench";
-    case MessageV0_NicType_VHOST_USER_CLIENT: return "vhost-client";
-    default: return "vhost";
+    case MessageV0_NicType_TAP:
+      return "tap";
+    case MessageV0_NicType_BENCH:
+      return "bench";
+    case MessageV0_NicType_VHOST_USER_CLIENT:
+      return "vhost-client";
+    default:
+      return "vhost";
   }
 }
 
@@ -123,10 +127,10 @@ void AddNicAdd(CLI::App& nic, Command* command) {
     bool antispoof = false, bypass = false;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* add = nic.add_subcommand("add", "Create a vnic (or update it: the same content again "
-                                            "is a no-op) and print its socket path");
-  add->add_option("--id", args->id, "vnic id (names its socket, or its TAP interface)")
-      ->required();
+  CLI::App* add = nic.add_subcommand("add",
+                                     "Create a vnic (or update it: the same content again "
+                                     "is a no-op) and print its socket path");
+  add->add_option("--id", args->id, "vnic id (names its socket, or its TAP interface)")->required();
   add->add_option("--mac", args->mac, "MAC address of the VM's NIC, xx:xx:xx:xx:xx:xx")->required();
   add->add_option("--vni", args->vni, "VXLAN network, 0 to 16777215")
       ->required()
@@ -190,7 +194,8 @@ void AddNicAdd(CLI::App& nic, Command* command) {
       out.push_back(request);
       return Ok();
     };
-    command->render = [id](const std::vector<const proto::Message*>& answers, const Output& output) {
+    command->render = [id](const std::vector<const proto::Message*>& answers,
+                           const Output& output) {
       const MessageV0_Response* response = ResponseOrReport(*answers[0], "nic add", output);
       if (!response) return false;
       if (output.json) {
@@ -216,8 +221,9 @@ void AddNicUpdate(CLI::App& nic, Command* command) {
   update->add_option("--enable-antispoof", args->antispoof, "true or false");
   update->add_option("--packet-trace", args->packet_trace, "true or false");
   update->add_option("--trace-path", args->trace_path, "where the packet trace goes");
-  update->footer("Example:\n  butterfly nic update --id vnic_1 --ip 198.18.0.1 --ip 2001:db8::1 "
-                 "--enable-antispoof true");
+  update->footer(
+      "Example:\n  butterfly nic update --id vnic_1 --ip 198.18.0.1 --ip 2001:db8::1 "
+      "--enable-antispoof true");
   update->callback([args, command] {
     MessageV0_Request request;
     auto* message = request.mutable_nic_update();
@@ -313,8 +319,9 @@ void AddNicStats(CLI::App& nic, Command* command) {
   auto id = std::make_shared<std::string>();
   CLI::App* stats = nic.add_subcommand("stats", "Show a vnic's traffic counters and drops");
   stats->add_option("ID", *id, "vnic id")->required();
-  stats->footer("Example:\n  butterfly nic stats vnic_1\n"
-                "in = from the VM, out = to the VM (bytes and packets).");
+  stats->footer(
+      "Example:\n  butterfly nic stats vnic_1\n"
+      "in = from the VM, out = to the VM (bytes and packets).");
   stats->callback([id, command] {
     command->name = "nic stats";
     command->build = [id](Client&, std::vector<MessageV0_Request>& out) {
@@ -359,8 +366,9 @@ void AddNicExport(CLI::App& nic, Command* command) {
       "export", "Save a vnic's tracked flows, for the VM's next host (nic add --flows)");
   exported->add_option("ID", args->id, "vnic id")->required();
   exported->add_option("--out", args->out, "file to write")->required();
-  exported->footer("Example (live migration):\n  butterfly nic export vnic_1 --out vnic_1.flows\n"
-                   "  butterfly -e tcp://NEW_HOST:9999 nic add --id vnic_1 ... --flows vnic_1.flows");
+  exported->footer(
+      "Example (live migration):\n  butterfly nic export vnic_1 --out vnic_1.flows\n"
+      "  butterfly -e tcp://NEW_HOST:9999 nic add --id vnic_1 ... --flows vnic_1.flows");
   exported->callback([args, command] {
     command->name = "nic export";
     command->build = [args](Client&, std::vector<MessageV0_Request>& out) {
@@ -377,8 +385,8 @@ void AddNicExport(CLI::App& nic, Command* command) {
         return false;
       }
       if (output.json) {
-        output.PrintJson(JsonValue::Object{{"id", args->id}, {"file", args->out},
-                                           {"bytes", static_cast<uint64_t>(data.size())}});
+        output.PrintJson(JsonValue::Object{
+            {"id", args->id}, {"file", args->out}, {"bytes", static_cast<uint64_t>(data.size())}});
       } else {
         output.out << "wrote " << data.size() << " bytes of flows to " << args->out << "\n";
       }
@@ -467,8 +475,9 @@ void AddNicSg(CLI::App& nic, Command* command) {
 void AddNicCommands(CLI::App& app, Command* command) {
   CLI::App* nic = app.add_subcommand("nic", "Manage vnics (VM network interfaces)");
   nic->require_subcommand(1);
-  nic->footer("Example:\n  butterfly nic add --id vnic_1 --mac 52:54:00:12:34:01 --vni 42\n"
-              "Run 'butterfly nic COMMAND --help' for a command's options.");
+  nic->footer(
+      "Example:\n  butterfly nic add --id vnic_1 --mac 52:54:00:12:34:01 --vni 42\n"
+      "Run 'butterfly nic COMMAND --help' for a command's options.");
   AddNicAdd(*nic, command);
   AddNicUpdate(*nic, command);
   AddNicDel(*nic, command);

@@ -20,15 +20,15 @@ class JsonValue {
   using Array = std::vector<JsonValue>;
 
   JsonValue() : value_(nullptr) {}
-  JsonValue(bool value) : value_(value) {}  // NOLINT
-  JsonValue(int64_t value) : value_(value) {}  // NOLINT
+  JsonValue(bool value) : value_(value) {}                            // NOLINT
+  JsonValue(int64_t value) : value_(value) {}                         // NOLINT
   JsonValue(uint64_t value) : value_(static_cast<int64_t>(value)) {}  // NOLINT
-  JsonValue(int value) : value_(static_cast<int64_t>(value)) {}  // NOLINT
+  JsonValue(int value) : value_(static_cast<int64_t>(value)) {}       // NOLINT
   JsonValue(unsigned value) : value_(static_cast<int64_t>(value)) {}  // NOLINT
-  JsonValue(std::string value) : value_(std::move(value)) {}  // NOLINT
-  JsonValue(const char* value) : value_(std::string(value)) {}  // NOLINT
-  JsonValue(Array value) : value_(std::move(value)) {}  // NOLINT
-  JsonValue(Object value) : value_(std::move(value)) {}  // NOLINT
+  JsonValue(std::string value) : value_(std::move(value)) {}          // NOLINT
+  JsonValue(const char* value) : value_(std::string(value)) {}        // NOLINT
+  JsonValue(Array value) : value_(std::move(value)) {}                // NOLINT
+  JsonValue(Object value) : value_(std::move(value)) {}               // NOLINT
 
   static JsonValue StringArray(const std::vector<std::string>& items);
   std::string Dump() const;

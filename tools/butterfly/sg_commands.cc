@@ -10,12 +10,18 @@ namespace {
 
 std::string ProtocolName(int protocol) {
   switch (protocol) {
-    case -1: return "all";
-    case 1: return "icmp";
-    case 6: return "tcp";
-    case 17: return "udp";
-    case 58: return "icmpv6";
-    default: return std::to_string(protocol);
+    case -1:
+      return "all";
+    case 1:
+      return "icmp";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 58:
+      return "icmpv6";
+    default:
+      return std::to_string(protocol);
   }
 }
 
@@ -77,7 +83,8 @@ struct RuleArgs {
     } else if (ports_given) {
       UsageError("ports only apply to tcp and udp");
     }
-    if (cidr.empty() == sg_members.empty()) UsageError("give exactly one of --cidr and --sg-members");
+    if (cidr.empty() == sg_members.empty())
+      UsageError("give exactly one of --cidr and --sg-members");
     if (!cidr.empty()) {
       auto parsed = Cidr::Parse(cidr);
       if (!parsed) UsageError("--cidr: " + parsed.error());
@@ -101,7 +108,8 @@ JsonValue RuleJson(const MessageV0_Rule& rule) {
   if (rule.has_port_start()) object.emplace_back("port_start", rule.port_start());
   if (rule.has_port_end()) object.emplace_back("port_end", rule.port_end());
   if (rule.has_cidr()) {
-    object.emplace_back("cidr", rule.cidr().address() + "/" + std::to_string(rule.cidr().mask_size()));
+    object.emplace_back("cidr",
+                        rule.cidr().address() + "/" + std::to_string(rule.cidr().mask_size()));
   }
   if (rule.has_security_group()) object.emplace_back("sg_members", rule.security_group());
   return object;
@@ -120,9 +128,9 @@ Command StatusOnly(const std::string& name, std::vector<MessageV0_Request> reque
   return command;
 }
 
-Command StringList(const std::string& name, MessageV0_Request request,
-                   const google::protobuf::RepeatedPtrField<std::string>& (MessageV0_Response::*field)()
-                       const) {
+Command StringList(
+    const std::string& name, MessageV0_Request request,
+    const google::protobuf::RepeatedPtrField<std::string>& (MessageV0_Response::*field)() const) {
   Command command;
   command.name = name;
   command.build = [request](Client&, std::vector<MessageV0_Request>& out) {
@@ -145,8 +153,9 @@ Command StringList(const std::string& name, MessageV0_Request request,
 
 void AddGroupCommands(CLI::App& sg, Command* command) {
   auto add_ids = std::make_shared<std::vector<std::string>>();
-  CLI::App* add = sg.add_subcommand("add", "Create empty security groups (an existing group is "
-                                           "replaced by an empty one, as in the original)");
+  CLI::App* add = sg.add_subcommand("add",
+                                    "Create empty security groups (an existing group is "
+                                    "replaced by an empty one, as in the original)");
   add->add_option("SG", *add_ids, "security group ids")->required();
   add->footer("Example:\n  butterfly sg add sg-web sg-admin");
   add->callback([add_ids, command] {
@@ -156,8 +165,9 @@ void AddGroupCommands(CLI::App& sg, Command* command) {
   });
 
   auto del_ids = std::make_shared<std::vector<std::string>>();
-  CLI::App* del = sg.add_subcommand("del", "Delete security groups (vnics keep referring to "
-                                           "them: they count as empty until re-created)");
+  CLI::App* del = sg.add_subcommand("del",
+                                    "Delete security groups (vnics keep referring to "
+                                    "them: they count as empty until re-created)");
   del->add_option("SG", *del_ids, "security group ids")->required();
   del->footer("Example:\n  butterfly sg del sg-web");
   del->callback([del_ids, command] {
@@ -201,13 +211,15 @@ void AddRuleCommands(CLI::App& sg, Command* command) {
       }
       Table table({"HASH", "DIR", "PROTOCOL", "PORTS", "REMOTE"});
       for (const auto& r : response->sg_rule_list()) {
-        std::string ports = r.has_port_start() || r.has_port_end()
-                                ? std::to_string(r.port_start()) + "-" + std::to_string(r.port_end())
-                                : "-";
-        std::string remote = r.has_cidr() ? r.cidr().address() + "/" +
-                                                std::to_string(r.cidr().mask_size())
-                                          : "members of " + r.security_group();
-        table.AddRow({RuleHash(r), r.direction() == MessageV0_Rule_Direction_OUTBOUND ? "out" : "in",
+        std::string ports =
+            r.has_port_start() || r.has_port_end()
+                ? std::to_string(r.port_start()) + "-" + std::to_string(r.port_end())
+                : "-";
+        std::string remote = r.has_cidr()
+                                 ? r.cidr().address() + "/" + std::to_string(r.cidr().mask_size())
+                                 : "members of " + r.security_group();
+        table.AddRow({RuleHash(r),
+                      r.direction() == MessageV0_Rule_Direction_OUTBOUND ? "out" : "in",
                       ProtocolName(r.protocol()), ports, remote});
       }
       table.Print(output.out);
@@ -217,8 +229,9 @@ void AddRuleCommands(CLI::App& sg, Command* command) {
 
   auto add_sg = std::make_shared<std::string>();
   auto add_args = std::make_shared<RuleArgs>();
-  CLI::App* add = rule->add_subcommand("add", "Add a rule (the group is created if missing; a "
-                                              "duplicate is not an error)");
+  CLI::App* add = rule->add_subcommand("add",
+                                       "Add a rule (the group is created if missing; a "
+                                       "duplicate is not an error)");
   add->add_option("SG", *add_sg, "security group id")->required();
   add_args->AddOptions(add);
   add->footer(
@@ -239,14 +252,16 @@ void AddRuleCommands(CLI::App& sg, Command* command) {
   auto del_sg = std::make_shared<std::string>();
   auto del_hash = std::make_shared<std::string>();
   auto del_args = std::make_shared<RuleArgs>();
-  CLI::App* del = rule->add_subcommand("del", "Delete a rule, by hash (see sg rule list) or by "
-                                              "the options it was added with");
+  CLI::App* del = rule->add_subcommand("del",
+                                       "Delete a rule, by hash (see sg rule list) or by "
+                                       "the options it was added with");
   del->add_option("SG", *del_sg, "security group id")->required();
   del->add_option("RULE_HASH", *del_hash, "16 hex digits from sg rule list");
   del_args->AddOptions(del);
-  del->footer("Examples:\n"
-              "  butterfly sg rule del sg-web 6b2f0c1e9a4d7788\n"
-              "  butterfly sg rule del sg-web --ip-proto tcp --port 80 --cidr 0.0.0.0/0");
+  del->footer(
+      "Examples:\n"
+      "  butterfly sg rule del sg-web 6b2f0c1e9a4d7788\n"
+      "  butterfly sg rule del sg-web --ip-proto tcp --port 80 --cidr 0.0.0.0/0");
   del->callback([del_sg, del_hash, del_args, command] {
     if (del_hash->empty() == !del_args->Given()) {
       UsageError("give either a RULE_HASH or the rule's options");
@@ -284,8 +299,9 @@ void AddRuleCommands(CLI::App& sg, Command* command) {
 }
 
 void AddMemberCommands(CLI::App& sg, Command* command) {
-  CLI::App* member = sg.add_subcommand("member", "List, add or delete the members (IPs) of a "
-                                                 "security group");
+  CLI::App* member = sg.add_subcommand("member",
+                                       "List, add or delete the members (IPs) of a "
+                                       "security group");
   member->require_subcommand(1);
   member->footer("Example:\n  butterfly sg member add sg-admin 198.18.0.10");
   for (std::string verb : {"add", "del"}) {
@@ -330,8 +346,9 @@ void AddMemberCommands(CLI::App& sg, Command* command) {
 void AddSgCommands(CLI::App& app, Command* command) {
   CLI::App* sg = app.add_subcommand("sg", "Manage security groups, their rules and members");
   sg->require_subcommand(1);
-  sg->footer("Example:\n  butterfly sg add sg-web + sg rule add sg-web --ip-proto tcp --port 80 "
-             "--cidr 0.0.0.0/0\nRun 'butterfly sg COMMAND --help' for a command's options.");
+  sg->footer(
+      "Example:\n  butterfly sg add sg-web + sg rule add sg-web --ip-proto tcp --port 80 "
+      "--cidr 0.0.0.0/0\nRun 'butterfly sg COMMAND --help' for a command's options.");
   AddGroupCommands(*sg, command);
   AddRuleCommands(*sg, command);
   AddMemberCommands(*sg, command);
