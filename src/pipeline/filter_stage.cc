@@ -120,7 +120,7 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
   uint32_t counts[kVerdictCount] = {};
   ProgramKind kind = program ? program->kind() : ProgramKind::kDropAll;
   if (kind == ProgramKind::kRules) {
-    FilterWorker::PreparedFlow flows[kMaxFilterBurst];
+    FilterWorker::PreparedFlow* flows = worker.prepared_;
     for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
       uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
       for (uint16_t i = 0; i < count; ++i) worker.Prepare(vnic, keys[start + i], &flows[i]);

@@ -201,7 +201,7 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
                               rte_mbuf** frames, uint16_t n, Stage stage) {
   if (n == 0 || settings.bypass_filtering) return n;
   uint64_t start = rte_rdtsc();
-  PacketKey keys[kBurst];
+  PacketKey* keys = filter_keys_.data();
   Verdict verdicts[kBurst];
   // Per frame: the index of its key among the IP frames, or -1 (ARP: antispoof's business), or
   // -2 (dropped already).
