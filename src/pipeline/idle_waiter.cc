@@ -41,7 +41,7 @@ void IdleWaiter::Arm(const std::vector<VnicPort*>& vnics) {
     rte_vhost_vring vring{};
     if (rte_vhost_get_vhost_vring(vid, kGuestTxQueue, &vring) != 0 || vring.kickfd < 0) continue;
     if (rte_vhost_enable_guest_notification(vid, kGuestTxQueue, 1) == 0) {
-      notifying_.emplace_back(vid, kGuestTxQueue);
+      notifying_.push_back(vid);
     }
     wanted_.push_back({vring.kickfd, true});
   }
@@ -77,8 +77,14 @@ void IdleWaiter::Wait(int timeout_ms) {
   }
 }
 
-void IdleWaiter::Disarm() {
-  for (auto [vid, queue] : notifying_) rte_vhost_enable_guest_notification(vid, queue, 0);
+void IdleWaiter::Disarm(const std::vector<VnicPort*>& vnics) {
+  if (notifying_.empty()) return;
+  for (VnicPort* vnic : vnics) {
+    int vid = vnic->type() == VnicType::kTap ? -1 : vnic->vhost_vid();
+    if (vid >= 0 && std::find(notifying_.begin(), notifying_.end(), vid) != notifying_.end()) {
+      rte_vhost_enable_guest_notification(vid, kGuestTxQueue, 0);
+    }
+  }
   notifying_.clear();
 }
 

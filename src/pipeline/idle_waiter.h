@@ -25,7 +25,10 @@ class IdleWaiter {
   // Sleeps until a watched port has something or `timeout_ms` passed.
   void Wait(int timeout_ms);
   // Turns notifications off again: while busy the worker polls, and kicks would only cost.
-  void Disarm();
+  // Call it online, with the vnics published now: a device that went away during the sleep may
+  // already be freed (its grace period did not wait for a sleeping worker), so only the vids
+  // these vnics still hold are touched.
+  void Disarm(const std::vector<VnicPort*>& vnics);
 
  private:
   struct Watched {
@@ -43,7 +46,7 @@ class IdleWaiter {
   bool reset_ = false;
   std::vector<Watched> watched_;  // registered in epoll_fd_, besides wake_fd_
   std::vector<Watched> wanted_;
-  std::vector<std::pair<int, uint16_t>> notifying_;  // (vid, queue) with notifications on
+  std::vector<int> notifying_;  // vids whose guest-Tx queue has notifications on
 };
 
 }  // namespace butterfly

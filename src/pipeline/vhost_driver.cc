@@ -145,6 +145,8 @@ void VhostDriver::OnDestroyDevice(int vid) {
   port->set_vhost_vid(-1);
   // The library frees the device when this returns: wait until no worker can still use it.
   g_driver->rcu_->Synchronize();
+  // Sleeping workers watch the device's kick fd, which the library closes now: they rebuild.
+  if (g_driver->on_change_) g_driver->on_change_();
   LOG_INFO("nic %s: VM detached", port->id().c_str());
 }
 

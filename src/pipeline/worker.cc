@@ -85,14 +85,17 @@ bool Worker::Sleep(uint32_t idle_loops) {
     const auto& vnics = id_ < table->vnics_by_worker.size() ? table->vnics_by_worker[id_] : kNone;
     idle_.Arm(vnics);
     if (RunOnce() > 0) {  // a frame came before the VMs were asked to kick
-      idle_.Disarm();
+      idle_.Disarm(vnics);
       return false;
     }
-    // Offline: a grace period must not wait for a sleeping worker.
+    // Offline: a grace period must not wait for a sleeping worker. Whatever it protected may be
+    // gone when we are back (a vnic removed, a VM's device freed): look again at what is
+    // published now, never at what was before the sleep.
     rcu.Offline(id_);
     idle_.Wait(shared_.idle_wait_ms);
     rcu.Online(id_);
-    idle_.Disarm();
+    const ForwardingTable* now = shared_.table.load(std::memory_order_acquire);
+    idle_.Disarm(now && id_ < now->vnics_by_worker.size() ? now->vnics_by_worker[id_] : kNone);
   } else {
     // The underlay cannot wake us: nap, doubling up to the limit.
     uint32_t shift = std::min<uint32_t>(idle_loops - kSpinLoops, 10);

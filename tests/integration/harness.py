@@ -4,6 +4,7 @@ Everything a test starts lives in its own temporary directory and is stopped by 
 test's cleanup, even when the test fails.
 """
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -80,11 +81,22 @@ class Daemon:
                 self.process.kill()
                 self.process.wait()
         self.log_file.close()
+        self.remove_runtime_dir_of_a_dead_daemon()
         return self.process.returncode
 
     def kill(self):
         self.process.kill()
         self.process.wait()
+        self.remove_runtime_dir_of_a_dead_daemon()
+
+    def runtime_dir(self):
+        """DPDK's runtime files of this daemon (it names them after its PID)."""
+        return "/var/run/dpdk/butterfly-%d" % self.process.pid
+
+    def remove_runtime_dir_of_a_dead_daemon(self):
+        # A daemon that exits cleanly removes its own; a killed or crashed one cannot.
+        if self.process.returncode != 0:
+            shutil.rmtree(self.runtime_dir(), ignore_errors=True)
 
 
 def cli(args, endpoint=None, timeout=5, input_text=None, env=None):

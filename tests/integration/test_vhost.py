@@ -17,11 +17,12 @@ class TestpmdVm:
     """One testpmd "VM" attached to a vnic's socket, driven through its interactive prompt. Its output
     is read as it comes, so the test can ask for counters while it runs."""
 
-    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False):
+    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False, memory_mb=512):
         self.prefix = "bfvm%d_%s" % (os.getpid(), mac[-2:])
         vdev = "net_virtio_user0,path=%s,mac=%s%s" % (socket_path, mac, ",server=1" if server else "")
         # Line-buffered: the test reads counters while testpmd runs, not only when it exits.
-        command = ["stdbuf", "-oL", TESTPMD, "-l", "0,1", "--no-pci", "--no-huge", "-m", "512", "--file-prefix=" + self.prefix,
+        command = ["stdbuf", "-oL", TESTPMD, "-l", "0,1", "--no-pci", "--no-huge", "-m", str(memory_mb),
+                   "--file-prefix=" + self.prefix,
                    "--vdev=" + vdev, "--", "-i",
                    "--forward-mode=" + mode, "--total-num-mbufs=8192"] + list(extra)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -148,6 +149,33 @@ class VhostUserTest(DaemonTestCase):
         self.assertEqual(receiver.counter("RX-packets"), delivered, "what the switch sent, the VM got")
         self.assertEqual(bystander.counter("RX-packets"), 0, "nothing crossed to VNI 2")
         self.assertEqual(stats["vc"]["packets_out"], 0)
+
+    def test_vms_killed_mid_traffic_leave_the_switch_running(self):
+        """VMs that die (kill -9) while frames flow: the switch keeps serving and stops cleanly.
+        (It crashed here once: a worker back from its idle sleep touched a freed vhost device.)"""
+        self.ok("sg", "rule", "add", "udp9", "--ip-proto", "udp", "--port", "9", "--cidr", "198.18.0.0/24")
+        macs = {"va": "52:54:00:00:00:0a", "vb": "52:54:00:00:00:0b"}
+        for nic, ip in (("va", "198.18.0.1"), ("vb", "198.18.0.2")):
+            self.ok("nic", "add", "--id", nic, "--mac", macs[nic], "--vni", "1", "--ip", ip, "--sg", "udp9")
+        socket_of = lambda nic: os.path.join(self.daemon.socket_dir, "qemu-vhost-" + nic)
+        receiver = TestpmdVm(self, socket_of("vb"), macs["vb"], "rxonly")
+        sender = TestpmdVm(self, socket_of("va"), macs["va"], "txonly", ["--eth-peer=0," + macs["vb"]])
+        self.wait_for(lambda: self.links() == {"va": "connected", "vb": "connected"})
+        receiver.command("start")
+        sender.command("start")
+        self.wait_for(lambda: json.loads(self.ok("--json", "nic", "stats", "vb"))["packets_out"] > 1000)
+        # Killed, not waited for: the switch sees the VM vanish while it still forwards to it.
+        receiver.process.kill()
+        time.sleep(1)
+        self.assertIsNone(self.daemon.process.poll(), "butterflyd died with the receiving VM")
+        self.ok("status")
+        sender.process.kill()
+        time.sleep(1)
+        self.assertIsNone(self.daemon.process.poll(), "butterflyd died with the sending VM")
+        self.wait_for(lambda: self.links() == {"va": "waiting", "vb": "waiting"})
+        runtime_dir = self.daemon.runtime_dir()
+        self.assertEqual(self.daemon.stop(), 0, self.daemon.log()[-3000:])
+        self.assertFalse(os.path.exists(runtime_dir), "a clean stop removes DPDK's runtime files")
 
     def test_client_mode_connects_to_the_vms_socket_and_reconnects_after_a_restart(self):
         # The VM (testpmd) owns the socket, as QEMU does with server=on; Butterfly connects to it.
