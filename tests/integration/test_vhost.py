@@ -17,11 +17,11 @@ class TestpmdVm:
     """One testpmd "VM" attached to a vnic's socket, driven through its interactive prompt. Its output
     is read as it comes, so the test can ask for counters while it runs."""
 
-    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False, memory_mb=512):
+    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False):
         self.prefix = "bfvm%d_%s" % (os.getpid(), mac[-2:])
         vdev = "net_virtio_user0,path=%s,mac=%s%s" % (socket_path, mac, ",server=1" if server else "")
         # Line-buffered: the test reads counters while testpmd runs, not only when it exits.
-        command = ["stdbuf", "-oL", TESTPMD, "-l", "0,1", "--no-pci", "--no-huge", "-m", str(memory_mb),
+        command = ["stdbuf", "-oL", TESTPMD, "-l", "0,1", "--no-pci", "--no-huge", "-m", "512",
                    "--file-prefix=" + self.prefix,
                    "--vdev=" + vdev, "--", "-i",
                    "--forward-mode=" + mode, "--total-num-mbufs=8192"] + list(extra)
