@@ -80,7 +80,7 @@ void IdleWaiter::Wait(int timeout_ms) {
 void IdleWaiter::Disarm(const std::vector<VnicPort*>& vnics) {
   if (notifying_.empty()) return;
   for (VnicPort* vnic : vnics) {
-    int vid = vnic->type() == VnicType::kTap ? -1 : vnic->vhost_vid();
+    int vid = vnic->vhost_vid();  // -1 for TAP vnics and detached VMs
     if (vid >= 0 && std::find(notifying_.begin(), notifying_.end(), vid) != notifying_.end()) {
       rte_vhost_enable_guest_notification(vid, kGuestTxQueue, 0);
     }
