@@ -1,6 +1,9 @@
 #include "jit/packet_key.h"
 
 #include <cstring>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace butterfly {
 namespace {
@@ -20,6 +23,26 @@ constexpr int kMaxIpv6ExtHeaders = 8;
 uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 uint32_t Load32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+// GCC compiles `*key = PacketKey{}` (and a 128-byte memset) into `rep stos`, whose start-up cost
+// was more than half of the parser's time in the worker's profile: eight plain stores instead.
+void Clear(PacketKey* key) {
+#ifdef __SSE2__
+  static_assert(sizeof(PacketKey) == 8 * sizeof(__m128i) && alignof(PacketKey) >= 16);
+  __m128i zero = _mm_setzero_si128();
+  auto* p = reinterpret_cast<__m128i*>(key);
+  _mm_store_si128(p + 0, zero);
+  _mm_store_si128(p + 1, zero);
+  _mm_store_si128(p + 2, zero);
+  _mm_store_si128(p + 3, zero);
+  _mm_store_si128(p + 4, zero);
+  _mm_store_si128(p + 5, zero);
+  _mm_store_si128(p + 6, zero);
+  _mm_store_si128(p + 7, zero);
+#else
+  *key = PacketKey{};
+#endif
 }
 
 // Where the L3 header ends and what it says, for the outer packet and for an ICMP quote.
@@ -166,7 +189,7 @@ bool IsIcmpEcho(uint8_t family, uint8_t icmp_type) {
 }
 
 ParseStatus ParsePacketKey(const uint8_t* l3, size_t len, uint16_t ethertype, PacketKey* key) {
-  *key = PacketKey{};
+  Clear(key);
   uint8_t family;
   if (ethertype == kEtherTypeIpv4) {
     family = 4;

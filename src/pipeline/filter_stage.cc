@@ -52,10 +52,25 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
   return true;
 }
 
-void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* flow) {
+void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
+                           PreparedFlow* flow) {
   MakeFlowKey(key, vnic, &flow->key, &flow->from_lo);
+  if (previous && previous->key == flow->key) {
+    flow->hash = previous->hash;
+    flow->repeats_previous = previous->from_lo == flow->from_lo;
+    return;
+  }
+  flow->repeats_previous = false;
   flow->hash = conntrack_.Hash(flow->key);
   conntrack_.Prefetch(flow->hash);
+}
+
+ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
+  // The slot may have been emptied or refilled since (an erase shifts entries back): the key and
+  // the expiry say whether it still holds this flow. Keys are unique in the table.
+  ConntrackEntry* previous = previous_entry_;
+  if (previous && previous->expires > now && previous->key == flow.key) return previous;
+  return conntrack_.Find(flow.key, flow.hash, now);
 }
 
 Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
@@ -72,13 +87,14 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   }
   const FlowKey& flow_key = prepared.key;
   bool from_lo = prepared.from_lo;
-  ConntrackEntry* flow = conntrack_.Find(flow_key, prepared.hash, now);
+  ConntrackEntry* flow = FindFlow(prepared, now);
   if (flow && flow->generation != program.generation() && !StillAllowed(program, flow)) {
     // The policy no longer admits the flow: cut it; this packet is judged on its own.
     conntrack_.Erase(flow);
     flow = nullptr;
   }
   if (flow) {
+    decided_entry_ = flow;
     if (conntrack_.Track(flow, key, from_lo, now)) return Verdict::kPassConntrack;
     // Not part of the flow as tracked (e.g. a reply before the handshake allows one).
     return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
@@ -86,10 +102,16 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   if (!program.RulesAllow(direction, key)) return Verdict::kDropNoRule;
   // A reset closes; it opens nothing.
   if (key.proto == kProtoTcp && (key.tcp_flags & kTcpRst)) return Verdict::kPassRule;
-  if (!conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now)) {
-    return Verdict::kDropConntrackFull;
-  }
-  return Verdict::kPassRule;
+  decided_entry_ = conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now);
+  return decided_entry_ ? Verdict::kPassRule : Verdict::kDropConntrackFull;
+}
+
+Verdict FilterWorker::DecideRepeat(const FilterProgram& program, Direction direction,
+                                   const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
+  ConntrackEntry* entry = previous_entry_;
+  decided_entry_ = entry;
+  if (conntrack_.Track(entry, key, flow.from_lo, now)) return Verdict::kPassConntrack;
+  return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
 }
 
 Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
@@ -114,7 +136,7 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
 }
 
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now) {
+                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now) {
   const FilterProgram* program = slot.Current();
   uint32_t vnic = slot.vnic_index();
   uint32_t counts[kVerdictCount] = {};
@@ -123,9 +145,20 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
     FilterWorker::PreparedFlow* flows = worker.prepared_;
     for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
       uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
-      for (uint16_t i = 0; i < count; ++i) worker.Prepare(vnic, keys[start + i], &flows[i]);
       for (uint16_t i = 0; i < count; ++i) {
-        Verdict verdict = worker.Decide(*program, vnic, direction, keys[start + i], flows[i], now);
+        worker.Prepare(vnic, *keys[start + i], i > 0 ? &flows[i - 1] : nullptr, &flows[i]);
+      }
+      worker.decided_entry_ = nullptr;
+      Verdict previous_verdict = Verdict::kDropMalformed;
+      for (uint16_t i = 0; i < count; ++i) {
+        const PacketKey& key = *keys[start + i];
+        worker.previous_entry_ = worker.decided_entry_;
+        worker.decided_entry_ = nullptr;
+        bool repeat = flows[i].repeats_previous && previous_verdict == Verdict::kPassConntrack &&
+                      (key.proto == kProtoTcp || key.proto == kProtoUdp) && !key.is_fragment();
+        Verdict verdict = repeat ? worker.DecideRepeat(*program, direction, key, flows[i], now)
+                                 : worker.Decide(*program, vnic, direction, key, flows[i], now);
+        previous_verdict = verdict;
         out[start + i] = verdict;
         ++counts[static_cast<int>(verdict)];
       }
@@ -140,6 +173,16 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
     if (counts[v] == 0) continue;
     auto& counter = worker.counts_[v];
     counter.store(counter.load(std::memory_order_relaxed) + counts[v], std::memory_order_relaxed);
+  }
+}
+
+void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
+                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now) {
+  const PacketKey* pointers[kMaxFilterBurst];
+  for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
+    uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
+    for (uint16_t i = 0; i < count; ++i) pointers[i] = &keys[start + i];
+    FilterBurst(worker, slot, direction, pointers, count, out + start, now);
   }
 }
 

@@ -58,26 +58,42 @@ class alignas(64) FilterWorker {
   }
 
  private:
-  friend void FilterBurst(FilterWorker&, const FilterSlot&, Direction, const PacketKey*, uint16_t,
-                          Verdict*, uint64_t);
+  friend void FilterBurst(FilterWorker&, const FilterSlot&, Direction, const PacketKey* const*,
+                          uint16_t, Verdict*, uint64_t);
   // A packet's flow key and hash, computed for the whole burst first so the conntrack slots
   // can be prefetched while the previous packets are decided.
   struct PreparedFlow {
     FlowKey key;
     uint64_t hash = 0;
     bool from_lo = false;
+    // Same flow and direction as the burst's previous packet.
+    bool repeats_previous = false;
   };
-  void Prepare(uint32_t vnic, const PacketKey& key, PreparedFlow* flow);
+  // `previous`: the burst's previous packet's, or null. Bursts are mostly runs of one flow: a
+  // packet of the previous packet's flow reuses its hash.
+  void Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
+               PreparedFlow* flow);
+  // The previous packet's entry when it is still `flow`'s live entry, else a lookup.
+  ConntrackEntry* FindFlow(const PreparedFlow& flow, uint64_t now);
   Verdict Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
                  const PacketKey& key, const PreparedFlow& flow, uint64_t now);
   Verdict DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
                      const PacketKey& key, const PreparedFlow& flow, uint64_t now);
+  // Decide for a TCP or UDP packet, not a fragment, that repeats the flow and direction of the
+  // previous packet, which conntrack passed: every check before conntrack would give the same
+  // answer again, so only the flow's tracking remains.
+  Verdict DecideRepeat(const FilterProgram& program, Direction direction, const PacketKey& key,
+                       const PreparedFlow& flow, uint64_t now);
   // On a flow admitted under another policy: does the policy in force still admit its opener?
   bool StillAllowed(const FilterProgram& program, ConntrackEntry* entry);
 
   FilterWorkerConfig config_;
   // Scratch of FilterBurst, a member so that no burst pays for zeroing it (Prepare writes all).
   PreparedFlow prepared_[kMaxFilterBurst];
+  // The conntrack entry the packet being decided was found in or opened (or null), and that of
+  // the burst's previous packet.
+  ConntrackEntry* decided_entry_ = nullptr;
+  ConntrackEntry* previous_entry_ = nullptr;
   Conntrack conntrack_;
   FragmentTable fragments_;
   std::atomic<uint64_t> counts_[kVerdictCount] = {};
@@ -86,6 +102,9 @@ class alignas(64) FilterWorker {
 // Decides `n` packets (looked up kMaxFilterBurst at a time, prefetched) of the vnic of `slot`,
 // all travelling in `direction` (inbound: to the VM; outbound: from the VM). `now` is in the
 // conntrack's ticks.
+void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
+                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now);
+// The same for keys stored side by side.
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
                  const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now);
 

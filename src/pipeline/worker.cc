@@ -121,6 +121,7 @@ uint32_t Worker::RunOnce() {
   }
   if (shared_.workers > 1) work += PollHandoff(*table);
   FlushDeliveries(*table);
+  egress_keys_used_ = 0;
   FlushUnderlay(*table);
   if (id_ == 0 && table->underlay.present) MaybeJoinGroups(*table);
   RunCommand();
@@ -191,28 +192,48 @@ uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
   }
   Account(Stage::kAntispoof, n, start);
 
-  kept = FilterFrames(vnic, settings, Direction::kOutbound, frames, kept, Stage::kFilterEgress);
+  const PacketKey* keys[kBurst] = {};
+  if (kept > 0 && !settings.bypass_filtering) {
+    if (egress_keys_used_ + kBurst > egress_keys_.size()) {
+      // Every slot may still be pointed at by a pending delivery: deliver them first.
+      FlushDeliveries(table);
+      egress_keys_used_ = 0;
+    }
+    PacketKey* scratch = &egress_keys_[egress_keys_used_];
+    egress_keys_used_ += kBurst;
+    kept = FilterFrames(vnic, settings, Direction::kOutbound, frames, keys, kept, scratch,
+                        Stage::kFilterEgress);
+  }
 
   start = rte_rdtsc();
   uint64_t nested_before = nested_cycles_;
-  for (uint16_t i = 0; i < kept; ++i) ForwardFromVnic(table, vnic, settings.vni, frames[i]);
+  for (uint16_t i = 0; i < kept; ++i) {
+    ForwardFromVnic(table, vnic, settings.vni, frames[i], keys[i]);
+  }
   AccountOuter(Stage::kL2Lookup, kept, start, nested_before);
   return n;
 }
 
 uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
-                              rte_mbuf** frames, uint16_t n, Stage stage) {
+                              rte_mbuf** frames, const PacketKey** keys, uint16_t n,
+                              PacketKey* scratch, Stage stage) {
   if (n == 0 || settings.bypass_filtering) return n;
   uint64_t start = rte_rdtsc();
-  PacketKey* keys = filter_keys_.data();
+  const PacketKey* ip_keys[kBurst];
   Verdict verdicts[kBurst];
   // Per frame: the index of its key among the IP frames, or -1 (ARP: antispoof's business), or
   // -2 (dropped already).
   int16_t key_of[kBurst];
   uint16_t ip_count = 0;
+  uint16_t parsed = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    ParseStatus status = ParseFrame(frames[i], &keys[ip_count]);
+    ParseStatus status = ParseStatus::kOk;
+    if (!keys[i]) {
+      status = ParseFrame(frames[i], &scratch[parsed]);
+      if (status == ParseStatus::kOk) keys[i] = &scratch[parsed++];
+    }
     if (status == ParseStatus::kOk) {
+      ip_keys[ip_count] = keys[i];
       key_of[i] = static_cast<int16_t>(ip_count++);
     } else if (status == ParseStatus::kNotIp && EtherTypeOf(frames[i]) == kEthTypeArp) {
       key_of[i] = -1;
@@ -223,7 +244,7 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
     }
   }
   if (ip_count > 0) {
-    FilterBurst(filter_, *vnic.filter(), direction, keys, ip_count, verdicts, now_tsc_);
+    FilterBurst(filter_, *vnic.filter(), direction, ip_keys, ip_count, verdicts, now_tsc_);
   }
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
@@ -232,6 +253,7 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
       Drop(frames[i], ReasonOf(verdicts[key_of[i]]), &vnic);
       continue;
     }
+    keys[kept] = keys[i];
     frames[kept++] = frames[i];
   }
   StageCounters& counters = counters_.stages[static_cast<int>(stage)];
@@ -241,7 +263,7 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
 }
 
 void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uint32_t vni_id,
-                             rte_mbuf* frame) {
+                             rte_mbuf* frame, const PacketKey* packet_key) {
   const VniForwarding* vni = table.FindVni(vni_id);
   const uint8_t* dst = EthernetOf(frame)->dst.data();
   if (!IsMulticastMac(dst) && vni) {
@@ -250,7 +272,7 @@ void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uin
       if (*local == &source) {
         Drop(frame, DropReason::kNoRoute, &source);  // to itself: nothing to switch
       } else {
-        Deliver(*local, frame);
+        Deliver(*local, frame, packet_key);
       }
       return;
     }
@@ -259,7 +281,7 @@ void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uin
       return;
     }
   }
-  Flood(table, vni, vni_id, &source, frame);
+  Flood(table, vni, vni_id, &source, frame, packet_key);
 }
 
 void Worker::ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni,
@@ -276,7 +298,7 @@ void Worker::ForwardFromUnderlay(const ForwardingTable& table, const VniForwardi
 }
 
 void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
-                   VnicPort* source, rte_mbuf* frame) {
+                   VnicPort* source, rte_mbuf* frame, const PacketKey* key) {
   // Targets: the VNI's other local vnics; from a vnic, also the remote VTEPs.
   VnicPort* locals[64];
   uint32_t local_count = 0;
@@ -312,7 +334,7 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
       }
     }
     if (t < local_count) {
-      Deliver(locals[t], copy);
+      Deliver(locals[t], copy, key);
     } else {
       SendToVtep(table, vni_id, remotes[t - local_count], source, copy);
     }
@@ -346,12 +368,12 @@ void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vte
   underlay_tx_[underlay_tx_count_++] = frame;
 }
 
-void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame) {
+void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key) {
   if (vnic->owner() == id_) {
     if (pending_count_ == pending_.size()) {
       FlushDeliveries(*shared_.table.load(std::memory_order_relaxed));
     }
-    pending_[pending_count_++] = {vnic, frame};
+    pending_[pending_count_++] = {vnic, frame, key};
     return;
   }
   uint64_t start = rte_rdtsc();
@@ -370,12 +392,14 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
     // Gather up to a burst of frames for the first vnic still pending, in arrival order.
     VnicPort* vnic = nullptr;
     rte_mbuf* frames[kBurst];
+    const PacketKey* keys[kBurst];
     uint16_t n = 0;
     uint32_t write = 0;
     for (uint32_t read = 0; read < remaining; ++read) {
       Pending entry = pending_[read];
       if (!vnic) vnic = entry.vnic;
       if (entry.vnic == vnic && n < kBurst) {
+        keys[n] = entry.key;
         frames[n++] = entry.frame;
       } else {
         pending_[write++] = entry;
@@ -388,8 +412,8 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
       for (uint16_t i = 0; i < n; ++i) Drop(frames[i], DropReason::kNotConnected, vnic);
       continue;
     }
-    uint16_t kept =
-        FilterFrames(*vnic, settings, Direction::kInbound, frames, n, Stage::kFilterIngress);
+    uint16_t kept = FilterFrames(*vnic, settings, Direction::kInbound, frames, keys, n,
+                                 filter_keys_.data(), Stage::kFilterIngress);
     uint64_t start = rte_rdtsc();
     uint16_t sent = vnic->Transmit(frames, kept);
     VnicPortCounters& vnic_counters = vnic->counters(id_);

@@ -87,6 +87,9 @@ class Worker {
   struct Pending {
     VnicPort* vnic;
     rte_mbuf* frame;
+    // The frame's key as its sender's egress filter parsed it, or null: the ingress filter of a
+    // same-host delivery reuses it instead of parsing the frame a second time.
+    const PacketKey* key;
   };
 
   uint32_t PollUnderlay(const ForwardingTable& table);
@@ -94,19 +97,21 @@ class Worker {
   uint32_t PollHandoff(const ForwardingTable& table);
 
   void ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uint32_t vni,
-                       rte_mbuf* frame);
+                       rte_mbuf* frame, const PacketKey* key);
   void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni, rte_mbuf* frame);
   void Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
-             VnicPort* source, rte_mbuf* frame);
+             VnicPort* source, rte_mbuf* frame, const PacketKey* key = nullptr);
   void SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep, VnicPort* source,
                   rte_mbuf* frame);
-  void Deliver(VnicPort* vnic, rte_mbuf* frame);
+  void Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key = nullptr);
   void FlushDeliveries(const ForwardingTable& table);
   void FlushUnderlay(const ForwardingTable& table);
   // Filters frames of one vnic in one direction; keeps the passing ones, in order, and returns
-  // how many.
+  // how many. keys[i] is frames[i]'s parsed key, or null: such frames are parsed into `scratch`
+  // (kBurst keys) and their keys[i] set. Frames and keys are compacted alike.
   uint16_t FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
-                        rte_mbuf** frames, uint16_t n, Stage stage);
+                        rte_mbuf** frames, const PacketKey** keys, uint16_t n, PacketKey* scratch,
+                        Stage stage);
   void Learn(const VniForwarding& vni, const uint8_t* mac, uint32_t vtep);
   void Report(const LearnEvent& event, uint64_t dedup_key);
   void MaybeResolve(const ForwardingTable& table, uint32_t vtep);
@@ -131,9 +136,13 @@ class Worker {
   uint32_t now_s_ = 0;
   uint16_t ip_id_ = 0;
 
-  // FilterFrames' parsed keys: a member, so that no burst pays for zeroing 4 KiB that parsing
-  // overwrites. FilterFrames is never re-entered (filtering delivers nothing).
+  // Keys parsed by the ingress filter: a member, so that no burst pays for zeroing 4 KiB that
+  // parsing overwrites. FilterFrames is never re-entered (filtering delivers nothing).
   std::array<PacketKey, kBurst> filter_keys_;
+  // Keys parsed by the egress filters, kept until the frames they describe are delivered (the
+  // pending deliveries point into it): reset only once nothing is pending.
+  std::array<PacketKey, 256> egress_keys_;
+  uint32_t egress_keys_used_ = 0;
 
   std::array<Pending, 256> pending_{};
   uint32_t pending_count_ = 0;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "jit/filter_engine.h"
 #include "support/packet_builder.h"
 #include "support/policy_builder.h"
@@ -281,6 +283,80 @@ TEST_P(FilterStageTest, BurstsDecideEachPacket) {
                                : Verdict::kDropNoRule;
     EXPECT_EQ(out[i], expected) << i;
   }
+}
+
+// A burst is mostly runs of one flow, and the stage decides a packet that repeats the previous
+// one's flow and direction with less work (the previous entry, no re-check of what cannot have
+// changed). Whatever the runs, its verdicts must be those of deciding one packet at a time.
+TEST_P(FilterStageTest, BurstsWithRunsOfAFlowDecideAsPacketByPacket) {
+  PolicyBuilder policy = WebServer();
+  Apply(policy);
+  // Each flow as the VM sees it: its packets from the remote side (inbound) and their replies.
+  const std::vector<Key> remote_to_vm = {
+      Key::Tcp("198.51.100.1", 40000, "10.0.0.5", 80),  // admitted
+      Key::Tcp("198.51.100.2", 40001, "10.0.0.5", 80),  // admitted
+      Key::Tcp("203.0.113.1", 40002, "10.0.0.5", 22),   // ssh from outside 192.0.2.0/24
+      Key::Udp("198.51.100.3", 5000, "10.0.0.5", 80),   // no udp rule
+      Key::Tcp("2001:db8::9", 40003, "2001:db8::5", 80),
+  };
+  const std::vector<Key> vm_to_remote = {
+      Key::Udp("10.0.0.5", 5353, "8.8.8.8", 53),  // admitted
+      Key::Udp("10.0.0.5", 5354, "1.1.1.1", 53),  // outbound restricted
+      Key::Udp("10.0.0.9", 5355, "8.8.8.8", 53),  // not the vnic's address
+  };
+  const uint8_t flags[] = {kTcpSyn, kTcpSyn | kTcpAck, kTcpAck, kTcpAck,
+                           kTcpAck, kTcpFin | kTcpAck, kTcpRst};
+  std::mt19937 random(7);
+  // No background reclaim: it runs once per call, and the two would reclaim at different paces.
+  FilterWorkerConfig config = WorkerConfig(1024);
+  config.reclaim_slots_per_burst = 0;
+  FilterWorker bursts(config);
+  FilterWorker singles(config);
+  const FilterSlot& slot = *engine_.SlotOf("vm");
+  uint64_t now = 0;
+  int repeats = 0;
+  for (int round = 0; round < 400; ++round) {
+    Direction direction = random() % 2 ? kIn : kOut;
+    std::vector<PacketKey> keys;
+    while (keys.size() < kMaxFilterBurst) {
+      bool opener_is_remote = random() % 2;
+      const std::vector<Key>& flows = opener_is_remote ? remote_to_vm : vm_to_remote;
+      Key flow = flows[random() % flows.size()];
+      // Inbound packets come from the remote side: the opener's packets or the replies to them;
+      // now and then one from the other side too (a VM that routes), so a run may change sides.
+      bool as_opened = ((direction == kIn) == opener_is_remote) != (random() % 8 == 0);
+      uint8_t tcp_flags = flags[random() % std::size(flags)];
+      PacketKey key = as_opened ? flow.Flags(tcp_flags).key : flow.Reply(tcp_flags).key;
+      size_t run = 1 + random() % 12;
+      for (size_t i = 0; i < run && keys.size() < kMaxFilterBurst; ++i) {
+        keys.push_back(key);
+        if (random() % 8 != 0) continue;
+        // A first fragment within the run, and maybe the datagram's next fragment after it.
+        keys.back().fragment = kFragmentMore;
+        keys.back().fragment_id = random() % 1000;
+        if (random() % 2 == 0 || keys.size() == kMaxFilterBurst) continue;
+        PacketKey next = keys.back();
+        next.fragment = kFragmentNonFirst;
+        next.src_port = next.dst_port = 0;
+        next.tcp_flags = 0;
+        keys.push_back(next);
+      }
+      repeats += static_cast<int>(run - 1);
+    }
+    Verdict burst_verdicts[kMaxFilterBurst];
+    FilterBurst(bursts, slot, direction, keys.data(), kMaxFilterBurst, burst_verdicts, now);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      Verdict single;
+      FilterBurst(singles, slot, direction, &keys[i], 1, &single, now);
+      ASSERT_EQ(burst_verdicts[i], single) << "round " << round << " packet " << i;
+    }
+    ASSERT_EQ(bursts.conntrack().size(), singles.conntrack().size()) << "round " << round;
+    now += random() % (3 * kSecond);
+  }
+  EXPECT_GT(repeats, 4000);
+  // Both kinds of verdict were exercised, not just one.
+  EXPECT_GT(bursts.count(Verdict::kPassConntrack), 1000u);
+  EXPECT_GT(bursts.count(Verdict::kDropNoRule), 1000u);
 }
 
 INSTANTIATE_TEST_SUITE_P(InterpreterAndJit, FilterStageTest, ::testing::Values(false, true),
