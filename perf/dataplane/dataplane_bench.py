@@ -94,9 +94,10 @@ class Butterfly:
 
 def policy(butterfly, rules):
     """An SG of `rules` rules, one of which admits the generators' UDP: testpmd txonly's
-    198.18.0.1:9 -> 198.18.0.2:9, flowgen's 10.254.0.0:1000 -> 10.253.0.x:1001."""
+    198.18.0.1:9 -> 198.18.0.2:9 (198.18.0-255.3 with --txonly-multi-flow), flowgen's
+    10.254.0.0:1000 -> 10.253.0.x:1001."""
     lines = ['messages { revision: 0 message_0 { request { sg_add { id: "bench"']
-    lines.append('rule { direction: INBOUND protocol: 17 port_start: 9 port_end: 9 cidr { address: "198.18.0.1" mask_size: 32 } }')
+    lines.append('rule { direction: INBOUND protocol: 17 port_start: 9 port_end: 9 cidr { address: "198.18.0.0" mask_size: 16 } }')
     lines.append('rule { direction: INBOUND protocol: 17 port_start: 1001 port_end: 1001 cidr { address: "10.254.0.0" mask_size: 16 } }')
     for n in range(rules - 2):
         lines.append('rule { direction: INBOUND protocol: 6 port_start: %d port_end: %d cidr { address: "10.%d.%d.0" mask_size: 24 } }'
@@ -111,8 +112,10 @@ def stage_cycles(stats, seconds):
     return {name: (s["cycles"] / s["packets"]) for name, s in stages.items() if s["packets"] > 0}
 
 
-def measure_vnic_to_vnic(frame, rules):
-    """Mpps through butterflyd between two vnics, both ways; None rules = filtering off."""
+def measure_vnic_to_vnic(frame, rules, many_flows=False):
+    """Mpps through butterflyd between two vnics, both ways; None rules = filtering off.
+    many_flows: every injected frame its own flow (txonly's multi-flow sources 198.18.0-255.3),
+    so a burst holds no run of one flow and each packet gets the full decision."""
     workdir = tempfile.mkdtemp(prefix="bfbench-")
     butterfly = Butterfly(workdir, ["--dpdk-args", "--no-pci --lcores=0@0,1@1"])
     try:
@@ -120,22 +123,25 @@ def measure_vnic_to_vnic(frame, rules):
         if rules is not None:
             policy(butterfly, rules)
         # The looping frames keep txonly's addresses (198.18.0.1 -> 198.18.0.2) both ways.
+        sources = ["198.18.%d.3" % n for n in range(256)] if many_flows else ["198.18.0.1"]
+        addresses = [arg for ip in sources + ["198.18.0.2"] for arg in ("--ip", ip)]
         for nic, mac in (("a", MAC_A), ("b", MAC_B)):
-            butterfly.cli("nic", "add", "--id", nic, "--mac", mac, "--vni", "1", "--ip", "198.18.0.1",
-                          "--ip", "198.18.0.2", *extra)
-        return run_loop(butterfly, os.path.join(workdir, "qemu-vhost-a"), os.path.join(workdir, "qemu-vhost-b"), frame)
+            butterfly.cli("nic", "add", "--id", nic, "--mac", mac, "--vni", "1", *addresses, *extra)
+        return run_loop(butterfly, os.path.join(workdir, "qemu-vhost-a"), os.path.join(workdir, "qemu-vhost-b"), frame,
+                        ["--txonly-multi-flow"] if many_flows else [])
     finally:
         butterfly.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_loop(butterfly, socket_a, socket_b, frame):
+def run_loop(butterfly, socket_a, socket_b, frame, generator_args=()):
     """One generator with a port on each vnic, in mac forwarding mode: what comes in on one port
     goes out of the other, addressed to the other vnic, so 2 x 256 frames circulate through the
     switch as fast as it forwards them (TESTING.md's loop). Counts what the generator received."""
     generator = Testpmd("gen", ["net_virtio_user0,path=%s,mac=%s" % (socket_a, MAC_A),
                                 "net_virtio_user1,path=%s,mac=%s" % (socket_b, MAC_B)], "mac",
-                        extra=["--eth-peer=0," + MAC_B, "--eth-peer=1," + MAC_A, "--txpkts=%d" % (frame - 4)])
+                        extra=["--eth-peer=0," + MAC_B, "--eth-peer=1," + MAC_A, "--txpkts=%d" % (frame - 4)]
+                        + list(generator_args))
     time.sleep(3)
     # 8 bursts of 32 per port fill the 256-descriptor virtio rings without overflowing them: the
     # loop's rate depends on how many frames circulate, and frames dropped at injection (32 bursts
@@ -314,11 +320,18 @@ def main():
         print("\n%d-byte frames: testpmd vhost->vhost forwarding (ceiling) %.2f Mpps (best of %s)"
               % (frame, ceiling, ", ".join("%.2f" % r for r in runs)))
         print("%-40s %8s %9s   %s" % ("scenario", "Mpps", "vs ceiling", "cycles/packet by stage"))
-        for rules in rule_counts:
-            mpps, cycles = measure_vnic_to_vnic(frame, rules)
-            results.append(("vnic->vnic", frame, rules, mpps, mpps / ceiling))
-            print("%-40s %8.2f %8.0f%%   %s" % ("vnic -> vnic, " + label(rules), mpps, 100 * mpps / ceiling,
-                                             " ".join("%s=%.0f" % kv for kv in sorted(cycles.items()))))
+        # Same statistic as the ceiling (best of 3): a loop that lost frames runs slower, whoever
+        # switches it.
+        for many_flows in (False, True):
+            for rules in rule_counts:
+                runs = [measure_vnic_to_vnic(frame, rules, many_flows) for _ in range(3)]
+                mpps, cycles = max(runs, key=lambda run: run[0])
+                if not many_flows:
+                    results.append(("vnic->vnic", frame, rules, mpps, mpps / ceiling))
+                name = "vnic -> vnic, " + ("256 flows, " if many_flows else "") + label(rules)
+                print("%-40s %8.2f %8.0f%%   %s  (of %s)" % (name, mpps, 100 * mpps / ceiling,
+                                                           " ".join("%s=%.0f" % kv for kv in sorted(cycles.items())),
+                                                           ", ".join("%.2f" % run[0] for run in runs)))
         # VXLAN adds 50 bytes: a VM on a 1,500-byte underlay sends at most 1,450 (larger frames
         # are dropped as mtu, and counted).
         inner = min(frame, 1450)

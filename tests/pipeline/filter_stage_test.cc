@@ -285,6 +285,27 @@ TEST_P(FilterStageTest, BurstsDecideEachPacket) {
   }
 }
 
+// Past a handful of addresses the check searches the sorted list instead of scanning it.
+TEST_P(FilterStageTest, VnicWithManyAddressesSendsFromEachAndOnlyFromThem) {
+  PolicyBuilder policy("vm");
+  for (int n = 0; n < 256; n += 3) policy.VnicIp("198.18." + std::to_string(n) + ".3");
+  for (int n = 0; n < 20; ++n) policy.VnicIp("2001:db8::" + std::to_string(n * 7 + 1));
+  policy.Outbound(kProtoUdp, 53, 53, {"0.0.0.0/0", "::/0"});
+  Apply(policy);
+  for (int n = 0; n < 256; ++n) {
+    std::string source = "198.18." + std::to_string(n) + ".3";
+    Verdict expected = n % 3 == 0 ? Verdict::kPassRule : Verdict::kDropAntispoof;
+    EXPECT_EQ(Filter(kOut, Key::Udp(source, 1000, "192.0.2.1", 53)), expected) << source;
+    EXPECT_EQ(Filter(kOut, Key::Udp("198.18." + std::to_string(n) + ".4", 1000, "192.0.2.1", 53)),
+              Verdict::kDropAntispoof);
+  }
+  for (int n = 0; n < 140; ++n) {
+    std::string source = "2001:db8::" + std::to_string(n);
+    Verdict expected = n % 7 == 1 ? Verdict::kPassRule : Verdict::kDropAntispoof;
+    EXPECT_EQ(Filter(kOut, Key::Udp(source, 1000, "2001:db8:1::1", 53)), expected) << source;
+  }
+}
+
 // A burst is mostly runs of one flow, and the stage decides a packet that repeats the previous
 // one's flow and direction with less work (the previous entry, no re-check of what cannot have
 // changed). Whatever the runs, its verdicts must be those of deciding one packet at a time.
