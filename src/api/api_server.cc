@@ -7,7 +7,7 @@
 namespace butterfly {
 
 ApiServer::ApiServer(zmq::context_t& context, Dispatcher& dispatcher, size_t max_frame_bytes)
-    : socket_(context, zmq::socket_type::rep), dispatcher_(dispatcher) {
+    : socket_(context, zmq::socket_type::router), dispatcher_(dispatcher) {
   socket_.set(zmq::sockopt::linger, 0);
   // Frames over twice the dispatcher's limit are cut by ZeroMQ itself (the peer is disconnected)
   // so a client cannot make the daemon allocate without bound; frames between the two limits get
@@ -24,11 +24,44 @@ Status ApiServer::Bind(const std::string& endpoint) {
   return Ok();
 }
 
+bool ApiServer::ReceiveGroup(std::vector<Request>* group) {
+  group->clear();
+  while (group->size() < kMaxGroup) {
+    std::vector<zmq::message_t> parts;
+    while (true) {
+      zmq::message_t part;
+      if (!socket_.recv(part, zmq::recv_flags::dontwait)) break;
+      bool more = part.more();
+      parts.push_back(std::move(part));
+      if (!more) break;
+    }
+    if (parts.empty()) break;
+    // [identity][empty delimiter][request] from a REQ client; a DEALER client may leave the
+    // delimiter out. Anything shorter has no request to answer.
+    if (parts.size() < 2) {
+      LOG_DEBUG("api: dropped a message without a routing envelope");
+      continue;
+    }
+    Request& request = group->emplace_back();
+    request.body = std::move(parts.back());
+    parts.pop_back();
+    request.envelope = std::move(parts);
+  }
+  return !group->empty();
+}
+
+void ApiServer::Answer(Request& request) {
+  for (zmq::message_t& part : request.envelope) socket_.send(part, zmq::send_flags::sndmore);
+  // A client that left meanwhile is dropped silently by the ROUTER socket.
+  socket_.send(zmq::buffer(request.answer), zmq::send_flags::none);
+}
+
 void ApiServer::Serve(const std::atomic<bool>& stop,
                       const std::function<std::chrono::milliseconds()>& periodic,
                       std::chrono::milliseconds tick) {
   zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
   std::chrono::milliseconds timeout = tick;
+  std::vector<Request> group;
   while (!stop.load() && !dispatcher_.quit_requested()) {
     try {
       zmq::poll(items, 1, timeout);
@@ -39,12 +72,18 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
     }
     timeout = periodic ? std::min(periodic(), tick) : tick;
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
-    zmq::message_t request;
     try {
-      if (!socket_.recv(request, zmq::recv_flags::dontwait)) continue;
-      std::string answer =
-          dispatcher_.HandleFrame(std::string_view(request.data<char>(), request.size()));
-      socket_.send(zmq::buffer(answer), zmq::send_flags::none);
+      if (!ReceiveGroup(&group)) continue;
+      for (Request& request : group) {
+        request.answer = dispatcher_.HandleFrameUncommitted(
+            std::string_view(request.body.data<char>(), request.body.size()), &request.changed);
+      }
+      // One sync for the whole group, before any of its answers leaves.
+      bool durable = dispatcher_.Commit().ok();
+      for (Request& request : group) {
+        if (request.changed && !durable) request.answer = Dispatcher::InternalErrorAnswer();
+        Answer(request);
+      }
     } catch (const zmq::error_t& error) {
       if (error.num() == EINTR) continue;
       LOG_ERROR("api: %s", error.what());

@@ -1,11 +1,16 @@
-// The ZeroMQ REP endpoint of the API: one frame in, one frame out, on any transport (tcp, ipc,
-// inproc). Serves from the control thread.
+// The ZeroMQ endpoint of the API: one frame in, one frame out, on any transport (tcp, ipc,
+// inproc), to the original's REQ clients. Serves from the control thread.
+//
+// A ROUTER socket, not REP, for group commit: the requests of several clients that wait together
+// are answered together, their changes made durable by one journal sync instead of one each (a
+// REP socket holds the next request back until the previous one is answered).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "api/dispatcher.h"
@@ -28,6 +33,18 @@ class ApiServer {
              std::chrono::milliseconds tick = std::chrono::milliseconds(100));
 
  private:
+  // One request as the socket delivered it: the routing envelope, then the request frame.
+  struct Request {
+    std::vector<zmq::message_t> envelope;
+    zmq::message_t body;
+    std::string answer;
+    bool changed = false;
+  };
+  // Takes every request waiting, up to kMaxGroup; false when the socket had none.
+  bool ReceiveGroup(std::vector<Request>* group);
+  void Answer(Request& request);
+
+  static constexpr size_t kMaxGroup = 64;
   zmq::socket_t socket_;
   Dispatcher& dispatcher_;
 };

@@ -39,6 +39,28 @@ Dispatcher::Dispatcher(Controller& controller, DispatcherLimits limits)
     : controller_(controller), limits_(limits), start_date_(std::time(nullptr)) {}
 
 std::string Dispatcher::HandleFrame(std::string_view frame) {
+  bool changed = false;
+  std::string answer = HandleFrameUncommitted(frame, &changed);
+  // Committed even when nothing changed: a commit is also when a broken journal is repaired.
+  if (!Commit() && changed) return InternalErrorAnswer();
+  return answer;
+}
+
+std::string Dispatcher::InternalErrorAnswer() {
+  return SerializeOrEmpty(ErrorAnswer(proto::Error::INTERNAL_ERROR));
+}
+
+Status Dispatcher::Commit() {
+  if (!recorder_) return Ok();
+  Status committed = recorder_->Commit();
+  if (!committed) {
+    LOG_ERROR("api: could not make changes durable: %s", committed.error().c_str());
+  }
+  return committed;
+}
+
+std::string Dispatcher::HandleFrameUncommitted(std::string_view frame, bool* changed) {
+  *changed = false;
   ++request_counter_;
   if (frame.size() > limits_.max_frame_bytes) {
     LOG_WARNING("api: rejected a %zu-byte request (limit %zu bytes)", frame.size(),
@@ -55,10 +77,22 @@ std::string Dispatcher::HandleFrame(std::string_view frame) {
     LOG_DEBUG("api: undecodable request (%zu bytes)", frame.size());
     return SerializeOrEmpty(ErrorAnswer(proto::Error::PARSE_ERROR));
   }
-  return SerializeOrEmpty(Handle(request));
+  uint64_t recorded_before = recorded_changes_;
+  std::string answer = SerializeOrEmpty(HandleUncommitted(request));
+  *changed = recorded_changes_ != recorded_before;
+  return answer;
 }
 
 proto::Messages Dispatcher::Handle(const proto::Messages& request) {
+  uint64_t recorded_before = recorded_changes_;
+  proto::Messages answer = HandleUncommitted(request);
+  if (!Commit() && recorded_changes_ != recorded_before) {
+    return ErrorAnswer(proto::Error::INTERNAL_ERROR);
+  }
+  return answer;
+}
+
+proto::Messages Dispatcher::HandleUncommitted(const proto::Messages& request) {
   if (request.has_encrypted()) {
     LOG_WARNING(
         "api: rejected a request using the original's pre-shared-key encryption "
@@ -72,12 +106,6 @@ proto::Messages Dispatcher::Handle(const proto::Messages& request) {
     HandleMessage(in, answer.add_messages());
   }
   controller_.PublishPolicies();
-  if (recorder_) {
-    if (auto committed = recorder_->Commit(); !committed) {
-      LOG_ERROR("api: could not make changes durable: %s", committed.error().c_str());
-      return ErrorAnswer(proto::Error::INTERNAL_ERROR);
-    }
-  }
   return answer;
 }
 
@@ -101,6 +129,7 @@ void Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
   }
   if (HandleRequest(request.request(), response) && recorder_) {
     recorder_->Record(request.request());
+    ++recorded_changes_;
   }
 }
 

@@ -40,11 +40,20 @@ class Dispatcher {
   std::string HandleFrame(std::string_view frame);
   proto::Messages Handle(const proto::Messages& request);
 
+  // Group commit: answers a frame without making its changes durable, and says whether it made
+  // any. The caller must Commit() before sending such answers, and send InternalErrorAnswer() in
+  // their place if that fails.
+  std::string HandleFrameUncommitted(std::string_view frame, bool* changed);
+  // Makes the changes of every frame handled since the last commit durable (one journal sync).
+  Status Commit();
+  static std::string InternalErrorAnswer();
+
   bool quit_requested() const { return quit_requested_; }
   uint64_t request_counter() const { return request_counter_; }
   void set_recorder(ChangeRecorder* recorder) { recorder_ = recorder; }
 
  private:
+  proto::Messages HandleUncommitted(const proto::Messages& request);
   void HandleMessage(const proto::Message& in, proto::Message* out);
   bool HandleRequest(const MessageV0_Request& request, MessageV0_Response* response);
   void AppStatus(MessageV0_AppStatusRes* status) const;
@@ -53,6 +62,7 @@ class Dispatcher {
   DispatcherLimits limits_;
   ChangeRecorder* recorder_ = nullptr;
   uint64_t request_counter_ = 0;
+  uint64_t recorded_changes_ = 0;
   std::time_t start_date_;
   bool quit_requested_ = false;
 };

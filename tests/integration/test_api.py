@@ -160,6 +160,55 @@ class ApiTest(DaemonTestCase):
         self.assertEqual(len(listed), 6 * 40)
         self.assertEqual(list(listed), sorted(listed))
 
+    def test_each_client_gets_its_own_answers_when_requests_are_answered_together(self):
+        """Requests that wait together are answered together (one journal sync for all): each
+        answer must still reach the client that asked, REQ and DEALER clients alike."""
+        import zmq
+        context = zmq.Context()
+        self.addCleanup(context.term)
+        clients = []
+        for index in range(12):
+            kind = zmq.REQ if index % 3 else zmq.DEALER
+            sock = context.socket(kind)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.connect(self.daemon.endpoint)
+            self.addCleanup(sock.close)
+            clients.append(sock)
+
+        def request(index, n):
+            messages = message_pb2.Messages()
+            for part in range(2):
+                message = messages.messages.add()
+                message.revision = 0
+                message.message_0.message_id = "c%d-n%d-%d" % (index, n, part)
+                message.message_0.request.nic_add.MergeFrom(message_pb2.MessageV0.Nic(
+                    id="c%d-n%d-%d" % (index, n, part), mac="52:54:00:%02x:%02x:%02x" % (index, n, part), vni=7))
+            return messages.SerializeToString()
+
+        rounds = 30
+        for n in range(rounds):
+            # Everyone sends before anyone reads, so the daemon finds them waiting together. A
+            # DEALER client sends the empty delimiter a REQ socket adds, or leaves it out.
+            for index, sock in enumerate(clients):
+                if sock.type == zmq.REQ:
+                    sock.send(request(index, n))
+                elif index % 2:
+                    sock.send_multipart([b"", request(index, n)])
+                else:
+                    sock.send(request(index, n))
+            for index, sock in enumerate(clients):
+                self.assertTrue(sock.poll(10000), "client %d got no answer in round %d" % (index, n))
+                frames = sock.recv_multipart()
+                if sock.type == zmq.DEALER and index % 2:
+                    self.assertEqual(frames[0], b"", "the delimiter comes back to a DEALER client")
+                answer = message_pb2.Messages()
+                answer.ParseFromString(frames[-1])
+                ids = [m.message_0.message_id for m in answer.messages]
+                self.assertEqual(ids, ["c%d-n%d-%d" % (index, n, part) for part in range(2)])
+                self.assertTrue(all(m.message_0.response.status.status for m in answer.messages))
+        listed = self.client.request(lambda r: setattr(r, "nic_list", True)).nic_list
+        self.assertEqual(len(listed), 12 * rounds * 2)
+
 
 if __name__ == "__main__":
     unittest.main()
