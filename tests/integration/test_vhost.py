@@ -146,7 +146,10 @@ class VhostUserTest(DaemonTestCase):
         dropped = sum(stats["vb"]["drops"].values()) + sum(stats["va"]["drops"].values())
         self.assertEqual(stats["vb"]["drops"]["filter"], 0)
         self.assertEqual(delivered + dropped, sent, "each frame is delivered or counted as dropped")
-        self.assertEqual(receiver.counter("RX-packets"), delivered, "what the switch sent, the VM got")
+        # On a mismatch, what the VM's testpmd said of its port (RX-missed, RX-errors, RX-nombuf).
+        self.assertEqual(receiver.counter("RX-packets"), delivered,
+                         "what the switch sent, the VM got; vb %s; the VM's testpmd:\n%s"
+                         % (stats["vb"], receiver.output[-2000:]))
         self.assertEqual(bystander.counter("RX-packets"), 0, "nothing crossed to VNI 2")
         self.assertEqual(stats["vc"]["packets_out"], 0)
 
