@@ -300,6 +300,11 @@ size_t Conntrack::ReclaimExpired(uint64_t now, size_t slots) {
       reclaim_cursor_ = (reclaim_cursor_ + 1) & mask_;
     }
   }
+  // The next call's slots, fetched now: a table of millions of slots is not in any cache, and
+  // waiting for each slot's line cost this scan ~250 cycles per burst in the worker's profile.
+  for (size_t ahead = 0; ahead < slots; ++ahead) {
+    __builtin_prefetch(&slots_[(reclaim_cursor_ + ahead) & mask_]);
+  }
   return freed;
 }
 

@@ -1,6 +1,8 @@
 #include "pipeline/filter_stage.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <cstring>
 
 #include "jit/infrastructure_traffic.h"
 
@@ -52,8 +54,30 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
   return true;
 }
 
+namespace {
+
+// Addresses, ports, family, protocol, TCP flags and fragment bits: the first 40 bytes of a key.
+bool SameHeader(const PacketKey& a, const PacketKey& b) {
+  static_assert(offsetof(PacketKey, dst) == 16 && offsetof(PacketKey, src_port) == 32 &&
+                offsetof(PacketKey, family) == 36 && offsetof(PacketKey, proto) == 37 &&
+                offsetof(PacketKey, tcp_flags) == 38 && offsetof(PacketKey, fragment) == 39);
+  uint64_t x[5], y[5];
+  std::memcpy(x, &a, sizeof(x));
+  std::memcpy(y, &b, sizeof(y));
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+}
+
+}  // namespace
+
 void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
-                           PreparedFlow* flow) {
+                           const PacketKey* previous_key, PreparedFlow* flow) {
+  if (previous && SameHeader(key, *previous_key)) {
+    *flow = *previous;
+    flow->repeats_previous = true;
+    flow->same_header_as_previous = true;
+    return;
+  }
+  flow->same_header_as_previous = false;
   MakeFlowKey(key, vnic, &flow->key, &flow->from_lo);
   if (previous && previous->key == flow->key) {
     flow->hash = previous->hash;
@@ -146,7 +170,9 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
     for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
       uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
       for (uint16_t i = 0; i < count; ++i) {
-        worker.Prepare(vnic, *keys[start + i], i > 0 ? &flows[i - 1] : nullptr, &flows[i]);
+        bool first = i == 0;
+        worker.Prepare(vnic, *keys[start + i], first ? nullptr : &flows[i - 1],
+                       first ? nullptr : keys[start + i - 1], &flows[i]);
       }
       worker.decided_entry_ = nullptr;
       Verdict previous_verdict = Verdict::kDropMalformed;
@@ -156,8 +182,16 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
         worker.decided_entry_ = nullptr;
         bool repeat = flows[i].repeats_previous && previous_verdict == Verdict::kPassConntrack &&
                       (key.proto == kProtoTcp || key.proto == kProtoUdp) && !key.is_fragment();
-        Verdict verdict = repeat ? worker.DecideRepeat(*program, direction, key, flows[i], now)
-                                 : worker.Decide(*program, vnic, direction, key, flows[i], now);
+        Verdict verdict;
+        if (repeat && flows[i].same_header_as_previous) {
+          // Tracking the same packet again, at the same `now`, changes nothing and passes again.
+          worker.decided_entry_ = worker.previous_entry_;
+          verdict = Verdict::kPassConntrack;
+        } else if (repeat) {
+          verdict = worker.DecideRepeat(*program, direction, key, flows[i], now);
+        } else {
+          verdict = worker.Decide(*program, vnic, direction, key, flows[i], now);
+        }
         previous_verdict = verdict;
         out[start + i] = verdict;
         ++counts[static_cast<int>(verdict)];

@@ -351,6 +351,10 @@ TEST_P(FilterStageTest, BurstsWithRunsOfAFlowDecideAsPacketByPacket) {
       size_t run = 1 + random() % 12;
       for (size_t i = 0; i < run && keys.size() < kMaxFilterBurst; ++i) {
         keys.push_back(key);
+        // Mostly the very same header again (conntrack is then skipped), sometimes other flags.
+        if (key.proto == kProtoTcp && random() % 4 == 0) {
+          keys.back().tcp_flags = flags[random() % std::size(flags)];
+        }
         if (random() % 8 != 0) continue;
         // A first fragment within the run, and maybe the datagram's next fragment after it.
         keys.back().fragment = kFragmentMore;
