@@ -5,7 +5,6 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstring>
 #include <vector>
 
@@ -56,20 +55,7 @@ inline bool IsExemptToVm(const PacketKey& key) {
   return key.proto == kIcmpv6 && !key.is_fragment() && key.icmp_type >= 133 && key.icmp_type <= 137;
 }
 
-// The byte-wise order of std::array's <, as two big-endian words: std::array's < is a libc memcmp
-// call at each step of a search.
-inline bool AddressBefore(const IpBytes& a, const IpBytes& b) {
-  uint64_t a_words[2], b_words[2];
-  std::memcpy(a_words, a.data(), 16);
-  std::memcpy(b_words, b.data(), 16);
-  if constexpr (std::endian::native == std::endian::little) {
-    for (int i = 0; i < 2; ++i) {
-      a_words[i] = __builtin_bswap64(a_words[i]);
-      b_words[i] = __builtin_bswap64(b_words[i]);
-    }
-  }
-  return a_words[0] != b_words[0] ? a_words[0] < b_words[0] : a_words[1] < b_words[1];
-}
+inline bool AddressBefore(const IpBytes& a, const IpBytes& b) { return CompareAddresses(a, b) < 0; }
 
 // True when `source` is one of `vnic_ips` (the vnic's addresses of the packet's family, sorted).
 inline bool SourceIsVnicAddress(const std::vector<IpBytes>& vnic_ips, const IpBytes& source) {

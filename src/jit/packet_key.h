@@ -7,10 +7,24 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace butterfly {
 
 using IpBytes = std::array<uint8_t, 16>;
+
+// <0, 0 or >0 as `a` sorts before, with or after `b` byte by byte (std::array's order), compared
+// as two big-endian words: std::array's < is a libc memcmp call, paid per packet where it is used.
+inline int CompareAddresses(const IpBytes& a, const IpBytes& b) {
+  uint64_t a_words[2], b_words[2];
+  std::memcpy(a_words, a.data(), 16);
+  std::memcpy(b_words, b.data(), 16);
+  for (int i = 0; i < 2; ++i) {
+    if (a_words[i] == b_words[i]) continue;
+    return __builtin_bswap64(a_words[i]) < __builtin_bswap64(b_words[i]) ? -1 : 1;
+  }
+  return 0;
+}
 
 inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;

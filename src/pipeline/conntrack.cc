@@ -15,12 +15,6 @@ namespace {
 constexpr uint8_t kTcp = 6;
 constexpr uint8_t kUdp = 17;
 
-uint64_t Word(const uint8_t* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-
 bool IsIcmpFamily(uint8_t family, uint8_t proto) { return proto == (family == 4 ? 1 : 58); }
 
 void FlowPorts(uint8_t family, uint8_t proto, uint16_t src_port, uint16_t dst_port,
@@ -71,12 +65,8 @@ constexpr size_t kRecordBytes = 4 + 16 + 16 + 2 + 2 + 4;
 }  // namespace
 
 bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_t b_port) {
-  uint64_t a_high = __builtin_bswap64(Word(a.data())), b_high = __builtin_bswap64(Word(b.data()));
-  if (a_high != b_high) return a_high < b_high;
-  uint64_t a_low = __builtin_bswap64(Word(a.data() + 8)),
-           b_low = __builtin_bswap64(Word(b.data() + 8));
-  if (a_low != b_low) return a_low < b_low;
-  return a_port < b_port;
+  int order = CompareAddresses(a, b);
+  return order != 0 ? order < 0 : a_port < b_port;
 }
 
 PacketKey ConntrackEntry::OpenerKey() const {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "support/packet_builder.h"
 
 namespace butterfly {
@@ -172,6 +174,28 @@ TEST(PacketKeyTest, IcmpEchoAndErrorQuote) {
   ASSERT_EQ(key.has_inner, 1);
   EXPECT_EQ(key.inner.dst_port, 443);
   EXPECT_EQ(key.inner.dst, Ip("2001:db8::9"));
+}
+
+// The word compare must order addresses exactly as std::array does (byte by byte): conntrack's
+// canonical flow keys travel between hosts, and the vnic address search depends on it.
+TEST(PacketKeyTest, CompareAddressesOrdersLikeTheBytes) {
+  std::mt19937 random(11);
+  auto address = [&] {
+    IpBytes ip{};
+    // Few distinct byte values, so that long common prefixes and equal addresses are frequent.
+    for (uint8_t& byte : ip)
+      byte = static_cast<uint8_t>(random() % 3 == 0 ? random() : random() % 2);
+    return ip;
+  };
+  for (int i = 0; i < 100000; ++i) {
+    IpBytes a = address(), b = random() % 8 == 0 ? a : address();
+    if (random() % 4 == 0) b[random() % 16] ^= static_cast<uint8_t>(1u << (random() % 8));
+    int expected = a < b ? -1 : (b < a ? 1 : 0);
+    int order = CompareAddresses(a, b);
+    ASSERT_EQ((order > 0) - (order < 0), expected) << i;
+  }
+  EXPECT_LT(CompareAddresses(Ip("198.18.0.2"), Ip("198.18.1.1")), 0);
+  EXPECT_GT(CompareAddresses(Ip("2001:db8::1:0"), Ip("2001:db8::ff")), 0);
 }
 
 }  // namespace
