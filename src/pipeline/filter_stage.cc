@@ -70,14 +70,7 @@ bool SameHeader(const PacketKey& a, const PacketKey& b) {
 }  // namespace
 
 void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
-                           const PacketKey* previous_key, PreparedFlow* flow) {
-  if (previous && SameHeader(key, *previous_key)) {
-    *flow = *previous;
-    flow->repeats_previous = true;
-    flow->same_header_as_previous = true;
-    return;
-  }
-  flow->same_header_as_previous = false;
+                           PreparedFlow* flow) {
   MakeFlowKey(key, vnic, &flow->key, &flow->from_lo);
   if (previous && previous->key == flow->key) {
     flow->hash = previous->hash;
@@ -169,10 +162,17 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
     FilterWorker::PreparedFlow* flows = worker.prepared_;
     for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
       uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
+      // A packet with the previous one's header shares its prepared flow (nothing is copied).
+      const FilterWorker::PreparedFlow* flow_of[kMaxFilterBurst];
+      bool same_header[kMaxFilterBurst];
       for (uint16_t i = 0; i < count; ++i) {
-        bool first = i == 0;
-        worker.Prepare(vnic, *keys[start + i], first ? nullptr : &flows[i - 1],
-                       first ? nullptr : keys[start + i - 1], &flows[i]);
+        same_header[i] = i > 0 && SameHeader(*keys[start + i], *keys[start + i - 1]);
+        if (same_header[i]) {
+          flow_of[i] = flow_of[i - 1];
+          continue;
+        }
+        worker.Prepare(vnic, *keys[start + i], i > 0 ? flow_of[i - 1] : nullptr, &flows[i]);
+        flow_of[i] = &flows[i];
       }
       worker.decided_entry_ = nullptr;
       Verdict previous_verdict = Verdict::kDropMalformed;
@@ -180,17 +180,19 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
         const PacketKey& key = *keys[start + i];
         worker.previous_entry_ = worker.decided_entry_;
         worker.decided_entry_ = nullptr;
-        bool repeat = flows[i].repeats_previous && previous_verdict == Verdict::kPassConntrack &&
+        const FilterWorker::PreparedFlow& flow = *flow_of[i];
+        bool repeat = (same_header[i] || flow.repeats_previous) &&
+                      previous_verdict == Verdict::kPassConntrack &&
                       (key.proto == kProtoTcp || key.proto == kProtoUdp) && !key.is_fragment();
         Verdict verdict;
-        if (repeat && flows[i].same_header_as_previous) {
+        if (repeat && same_header[i]) {
           // Tracking the same packet again, at the same `now`, changes nothing and passes again.
           worker.decided_entry_ = worker.previous_entry_;
           verdict = Verdict::kPassConntrack;
         } else if (repeat) {
-          verdict = worker.DecideRepeat(*program, direction, key, flows[i], now);
+          verdict = worker.DecideRepeat(*program, direction, key, flow, now);
         } else {
-          verdict = worker.Decide(*program, vnic, direction, key, flows[i], now);
+          verdict = worker.Decide(*program, vnic, direction, key, flow, now);
         }
         previous_verdict = verdict;
         out[start + i] = verdict;

@@ -68,14 +68,13 @@ class alignas(64) FilterWorker {
     bool from_lo = false;
     // Same flow and direction as the burst's previous packet.
     bool repeats_previous = false;
-    // Also the same TCP flags and fragment bits: conntrack would see the very same packet again.
-    bool same_header_as_previous = false;
   };
-  // `previous` and `previous_key`: the burst's previous packet's, or null. Bursts are mostly runs
-  // of one flow: a packet of the previous packet's flow reuses its hash, and one with the same
-  // header reuses its whole flow key.
+  // `previous`: the burst's previous packet's, or null. Bursts are mostly runs of one flow: a
+  // packet of the previous packet's flow reuses its hash. (One with the very same header as the
+  // previous packet, TCP flags and fragment bits included, is not prepared at all: FilterBurst
+  // gives it the previous packet's flow, and conntrack need not see it again.)
   void Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
-               const PacketKey* previous_key, PreparedFlow* flow);
+               PreparedFlow* flow);
   // The previous packet's entry when it is still `flow`'s live entry, else a lookup.
   ConntrackEntry* FindFlow(const PreparedFlow& flow, uint64_t now);
   Verdict Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
