@@ -71,7 +71,9 @@ inline bool SourceIsVnicAddress(const std::vector<IpBytes>& vnic_ips, const IpBy
     }
     return false;
   }
-  return std::binary_search(vnic_ips.begin(), vnic_ips.end(), source, AddressBefore);
+  // A lambda, not the function itself: a function pointer was called, not inlined, at each step.
+  return std::binary_search(vnic_ips.begin(), vnic_ips.end(), source,
+                            [](const IpBytes& a, const IpBytes& b) { return AddressBefore(a, b); });
 }
 
 }  // namespace butterfly
