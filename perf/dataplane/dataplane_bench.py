@@ -174,9 +174,9 @@ def run_loop(butterfly, socket_a, socket_b, frame, generator_args=()):
 def measure_testpmd_switch(frame, runs=3):
     """The ceiling: testpmd itself forwarding between two vhost-user ports (io mode), on CPU 1.
     Returns the best loop rate of `runs`, every rate, and testpmd's median cycles per packet.
-    The loop rate varies up to 3x between runs here with no frame lost anywhere: then the
-    generator on the shared CPU 0 is what is slow, and testpmd's busy cycles per packet
-    (--record-core-cycles) stay put."""
+    The loop rate varies up to 3x between runs here with no frame lost anywhere, and testpmd's
+    busy cycles per packet (--record-core-cycles) with it (about 170 to 450): hence also the
+    back-to-back pairs at the end of main()."""
     runs = [measure_testpmd_switch_once(frame) for _ in range(runs)]
     rates = [rate for rate, _ in runs]
     cycles = sorted(c for _, c in runs if c)
