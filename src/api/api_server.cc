@@ -74,15 +74,16 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
     if (!(items[0].revents & ZMQ_POLLIN)) continue;
     try {
       if (!ReceiveGroup(&group)) continue;
-      for (Request& request : group) {
-        request.answer = dispatcher_.HandleFrameUncommitted(
-            std::string_view(request.body.data<char>(), request.body.size()), &request.changed);
+      std::vector<std::string_view> frames;
+      frames.reserve(group.size());
+      for (const Request& request : group) {
+        frames.emplace_back(request.body.data<char>(), request.body.size());
       }
       // One sync for the whole group, before any of its answers leaves.
-      bool durable = dispatcher_.Commit().ok();
-      for (Request& request : group) {
-        if (request.changed && !durable) request.answer = Dispatcher::InternalErrorAnswer();
-        Answer(request);
+      std::vector<std::string> answers = dispatcher_.HandleGroup(frames);
+      for (size_t i = 0; i < group.size(); ++i) {
+        group[i].answer = std::move(answers[i]);
+        Answer(group[i]);
       }
     } catch (const zmq::error_t& error) {
       if (error.num() == EINTR) continue;

@@ -38,7 +38,6 @@ class ApiServer {
     std::vector<zmq::message_t> envelope;
     zmq::message_t body;
     std::string answer;
-    bool changed = false;
   };
   // Takes every request waiting, up to kMaxGroup; false when the socket had none.
   bool ReceiveGroup(std::vector<Request>* group);

@@ -33,17 +33,84 @@ proto::Messages ErrorAnswer(proto::Error::Code code) {
   return answer;
 }
 
+// The operations that change the state, by field number of MessageV0_Request.
+bool ChangesState(int operation) {
+  switch (operation) {
+    case MessageV0_Request::kNicAddFieldNumber:
+    case MessageV0_Request::kNicUpdateFieldNumber:
+    case MessageV0_Request::kNicDelFieldNumber:
+    case MessageV0_Request::kSgAddFieldNumber:
+    case MessageV0_Request::kSgDelFieldNumber:
+    case MessageV0_Request::kSgRuleAddFieldNumber:
+    case MessageV0_Request::kSgRuleDelFieldNumber:
+    case MessageV0_Request::kSgMemberAddFieldNumber:
+    case MessageV0_Request::kSgMemberDelFieldNumber:
+    case MessageV0_Request::kVniPeersSetFieldNumber:
+    case MessageV0_Request::kFdbAddFieldNumber:
+    case MessageV0_Request::kFdbDelFieldNumber:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The operations a request sets (one, when it is valid).
+std::vector<const FieldDescriptor*> OperationsOf(const MessageV0_Request& request) {
+  std::vector<const FieldDescriptor*> fields;
+  request.GetReflection()->ListFields(request, &fields);
+  return fields;
+}
+
 }  // namespace
+
+bool IsStateChange(const proto::Message& message) {
+  if (!message.has_message_0()) return false;
+  const MessageV0& request = message.message_0();
+  if (!request.IsInitialized() || !request.has_request()) return false;
+  std::vector<const FieldDescriptor*> operations = OperationsOf(request.request());
+  return operations.size() == 1 && ChangesState(operations[0]->number());
+}
 
 Dispatcher::Dispatcher(Controller& controller, DispatcherLimits limits)
     : controller_(controller), limits_(limits), start_date_(std::time(nullptr)) {}
 
 std::string Dispatcher::HandleFrame(std::string_view frame) {
-  bool changed = false;
-  std::string answer = HandleFrameUncommitted(frame, &changed);
+  return std::move(HandleGroup({frame})[0]);
+}
+
+std::vector<std::string> Dispatcher::HandleGroup(const std::vector<std::string_view>& frames) {
+  // Frames journaled ahead: their record numbers, by index in `frames`. Frames refused unread
+  // for their size are not worth a record.
+  std::vector<std::optional<uint64_t>> ahead(frames.size());
+  if (recorder_) {
+    std::vector<std::string_view> journaled;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < frames.size(); ++i) {
+      if (frames[i].size() > limits_.max_frame_bytes) continue;
+      journaled.push_back(frames[i]);
+      which.push_back(i);
+    }
+    std::vector<uint64_t> records = recorder_->WriteAhead(journaled);
+    for (size_t k = 0; k < records.size(); ++k) ahead[which[k]] = records[k];
+  }
+  std::vector<std::string> answers(frames.size());
+  std::vector<bool> changed(frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    write_ahead_record_ = ahead[i];
+    refused_.clear();
+    bool frame_changed = false;
+    answers[i] = HandleFrameUncommitted(frames[i], &frame_changed);
+    changed[i] = frame_changed;
+    if (ahead[i] && !refused_.empty()) recorder_->RecordRefused(*ahead[i], refused_);
+  }
+  write_ahead_record_.reset();
   // Committed even when nothing changed: a commit is also when a broken journal is repaired.
-  if (!Commit() && changed) return InternalErrorAnswer();
-  return answer;
+  if (!Commit()) {
+    for (size_t i = 0; i < frames.size(); ++i) {
+      if (changed[i]) answers[i] = InternalErrorAnswer();
+    }
+  }
+  return answers;
 }
 
 std::string Dispatcher::InternalErrorAnswer() {
@@ -59,24 +126,33 @@ Status Dispatcher::Commit() {
   return committed;
 }
 
-std::string Dispatcher::HandleFrameUncommitted(std::string_view frame, bool* changed) {
-  *changed = false;
-  ++request_counter_;
+bool Dispatcher::DecodeFrame(std::string_view frame, proto::Messages* request,
+                             proto::Error::Code* refusal) const {
   if (frame.size() > limits_.max_frame_bytes) {
     LOG_WARNING("api: rejected a %zu-byte request (limit %zu bytes)", frame.size(),
                 limits_.max_frame_bytes);
-    return SerializeOrEmpty(ErrorAnswer(proto::Error::REJECTED));
+    *refusal = proto::Error::REJECTED;
+    return false;
   }
-  proto::Messages request;
   google::protobuf::io::CodedInputStream input(reinterpret_cast<const uint8_t*>(frame.data()),
                                                static_cast<int>(frame.size()));
   input.SetRecursionLimit(limits_.max_nesting);
   // Parse partially: a message missing a required field is answered on its own, not with a
   // PARSE_ERROR for the whole batch.
-  if (!request.MergePartialFromCodedStream(&input) || !input.ConsumedEntireMessage()) {
+  if (!request->MergePartialFromCodedStream(&input) || !input.ConsumedEntireMessage()) {
     LOG_DEBUG("api: undecodable request (%zu bytes)", frame.size());
-    return SerializeOrEmpty(ErrorAnswer(proto::Error::PARSE_ERROR));
+    *refusal = proto::Error::PARSE_ERROR;
+    return false;
   }
+  return true;
+}
+
+std::string Dispatcher::HandleFrameUncommitted(std::string_view frame, bool* changed) {
+  *changed = false;
+  ++request_counter_;
+  proto::Messages request;
+  proto::Error::Code refusal{};
+  if (!DecodeFrame(frame, &request, &refusal)) return SerializeOrEmpty(ErrorAnswer(refusal));
   uint64_t recorded_before = recorded_changes_;
   std::string answer = SerializeOrEmpty(HandleUncommitted(request));
   *changed = recorded_changes_ != recorded_before;
@@ -102,18 +178,22 @@ proto::Messages Dispatcher::HandleUncommitted(const proto::Messages& request) {
   if (request.messages_size() == 0) return ErrorAnswer(proto::Error::EMPTY_REQUEST);
 
   proto::Messages answer;
-  for (const proto::Message& in : request.messages()) {
-    HandleMessage(in, answer.add_messages());
+  for (int i = 0; i < request.messages_size(); ++i) {
+    const proto::Message& in = request.messages(i);
+    bool applied = HandleMessage(in, answer.add_messages());
+    if (write_ahead_record_ && !applied && IsStateChange(in)) {
+      refused_.push_back(static_cast<uint32_t>(i));
+    }
   }
   controller_.PublishPolicies();
   return answer;
 }
 
-void Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
+bool Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
   out->set_revision(kProtocolRevision);
   if (!in.has_message_0()) {
     out->mutable_error()->set_code(proto::Error::VERSION_NOT_MANAGED);
-    return;
+    return false;
   }
   const MessageV0& request = in.message_0();
   MessageV0* answer = out->mutable_message_0();
@@ -121,21 +201,23 @@ void Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
   MessageV0_Response* response = answer->mutable_response();
   if (!request.IsInitialized()) {
     SetStatus(response, Fail("missing required field(s): " + request.InitializationErrorString()));
-    return;
+    return false;
   }
   if (!request.has_request()) {
     SetStatus(response, Fail("message has no request"));
-    return;
+    return false;
   }
-  if (HandleRequest(request.request(), response) && recorder_) {
-    recorder_->Record(request.request());
+  if (!HandleRequest(request.request(), response)) return false;
+  if (recorder_) {
+    // A frame journaled ahead is already in the journal, this message with it.
+    if (!write_ahead_record_) recorder_->Record(request.request());
     ++recorded_changes_;
   }
+  return true;
 }
 
 bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Response* response) {
-  std::vector<const FieldDescriptor*> fields;
-  request.GetReflection()->ListFields(request, &fields);
+  std::vector<const FieldDescriptor*> fields = OperationsOf(request);
   if (fields.size() != 1) {
     std::string names;
     for (const FieldDescriptor* field : fields)
@@ -147,11 +229,10 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
   }
   const Model& model = controller_.model();
   Status status;
-  bool changes_state = false;
+  bool changes_state = ChangesState(fields[0]->number());
 
   switch (fields[0]->number()) {
     case MessageV0_Request::kNicAddFieldNumber: {
-      changes_state = true;
       auto vnic = VnicFromProto(request.nic_add());
       if (!vnic) {
         status = Error{vnic.error()};
@@ -179,13 +260,11 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       break;
     }
     case MessageV0_Request::kNicUpdateFieldNumber: {
-      changes_state = true;
       auto update = VnicUpdateFromProto(request.nic_update());
       status = update ? controller_.UpdateVnic(*update) : Status(Error{update.error()});
       break;
     }
     case MessageV0_Request::kNicDelFieldNumber:
-      changes_state = true;
       status = controller_.RemoveVnic(request.nic_del());
       break;
     case MessageV0_Request::kNicListFieldNumber:
@@ -233,20 +312,17 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       break;
     }
     case MessageV0_Request::kSgAddFieldNumber: {
-      changes_state = true;
       auto sg = SgFromProto(request.sg_add());
       status = sg ? controller_.PutSecurityGroup(*sg) : Status(Error{sg.error()});
       break;
     }
     case MessageV0_Request::kSgDelFieldNumber:
-      changes_state = true;
       status = controller_.RemoveSecurityGroup(request.sg_del());
       break;
     case MessageV0_Request::kSgListFieldNumber:
       for (const auto& [id, sg] : model.security_groups()) response->add_sg_list(id);
       break;
     case MessageV0_Request::kSgRuleAddFieldNumber: {
-      changes_state = true;
       const auto& add = request.sg_rule_add();
       auto rule = RuleFromProto(add.rule());
       status = rule ? controller_.AddRule(add.sg_id(), *rule)
@@ -254,7 +330,6 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       break;
     }
     case MessageV0_Request::kSgRuleDelFieldNumber: {
-      changes_state = true;
       const auto& del = request.sg_rule_del();
       auto rule = RuleFromProto(del.rule());
       status = rule ? controller_.RemoveRule(del.sg_id(), *rule)
@@ -272,7 +347,6 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
     }
     case MessageV0_Request::kSgMemberAddFieldNumber:
     case MessageV0_Request::kSgMemberDelFieldNumber: {
-      changes_state = true;
       bool add = fields[0]->number() == MessageV0_Request::kSgMemberAddFieldNumber;
       const std::string& sg_id =
           add ? request.sg_member_add().sg_id() : request.sg_member_del().sg_id();
@@ -332,7 +406,6 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
       DataplaneStatsToProto(controller_.dataplane(), response->mutable_dp_stats());
       break;
     case MessageV0_Request::kVniPeersSetFieldNumber: {
-      changes_state = true;
       const auto& request_peers = request.vni_peers_set();
       std::vector<IpAddress> peers;
       bool clear = request_peers.peer_size() == 1 && request_peers.peer(0).empty();
@@ -349,7 +422,6 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
     }
     case MessageV0_Request::kFdbAddFieldNumber:
     case MessageV0_Request::kFdbDelFieldNumber: {
-      changes_state = true;
       bool add = fields[0]->number() == MessageV0_Request::kFdbAddFieldNumber;
       const MessageV0_FdbEntry& entry = add ? request.fdb_add() : request.fdb_del();
       std::string where = "fdb vni " + std::to_string(entry.vni()) + ": ";

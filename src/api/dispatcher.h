@@ -5,8 +5,10 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/controller.h"
 #include "message.pb.h"
@@ -15,13 +17,30 @@ namespace butterfly {
 
 inline constexpr uint32_t kProtocolRevision = 6;
 
-// Receives every request that changed the state, in order, so it can be made durable before the
-// answer leaves (the journal). Optional.
+// Whether the message asks for a change of state (nic_add, sg_rule_del, fdb_add...) that a replay
+// of the journal must repeat, as opposed to a read (nic_list) or an order to this process
+// (app_quit, app_config). A message that would be refused unread (no request, missing fields,
+// several operations) is no change either.
+bool IsStateChange(const proto::Message& message);
+
+// Makes changes durable before their answer leaves (the journal). Optional. Two ways, chosen per
+// group of frames received together:
+// - after: every request that changed the state is recorded once applied;
+// - ahead: the frames are journaled as received, before they are applied, and synced while they
+//   are; then the messages that did not apply are recorded, so that a replay skips them.
 class ChangeRecorder {
  public:
   virtual ~ChangeRecorder() = default;
   virtual void Record(const MessageV0_Request& request) = 0;
-  // Called once per batch, before the answer is sent; an error fails the batch's answer.
+  // Journals `frames` ahead and starts their sync, returning each one's record number; or returns
+  // nothing (and journals nothing) when they are too small for that to pay, so that they are
+  // recorded after.
+  virtual std::vector<uint64_t> WriteAhead(const std::vector<std::string_view>& frames) = 0;
+  // The messages (indexes in the frame) of the frame journaled ahead as `frame_record` that were
+  // state changes and did not apply.
+  virtual void RecordRefused(uint64_t frame_record, const std::vector<uint32_t>& messages) = 0;
+  // Called once per group, before the answers are sent; an error fails the answers of the frames
+  // that changed something.
   virtual Status Commit() = 0;
 };
 
@@ -40,21 +59,27 @@ class Dispatcher {
   std::string HandleFrame(std::string_view frame);
   proto::Messages Handle(const proto::Messages& request);
 
-  // Group commit: answers a frame without making its changes durable, and says whether it made
-  // any. The caller must Commit() before sending such answers, and send InternalErrorAnswer() in
-  // their place if that fails.
-  std::string HandleFrameUncommitted(std::string_view frame, bool* changed);
-  // Makes the changes of every frame handled since the last commit durable (one journal sync).
-  Status Commit();
-  static std::string InternalErrorAnswer();
+  // Group commit: answers frames received together, one answer per frame, with their changes
+  // made durable by one journal sync before this returns. When that fails, the frames that
+  // changed something are answered INTERNAL_ERROR.
+  std::vector<std::string> HandleGroup(const std::vector<std::string_view>& frames);
+
+  // Decodes a request frame as HandleFrame does; false, with the code of the error answer, when
+  // the frame is refused unread (too large, undecodable).
+  bool DecodeFrame(std::string_view frame, proto::Messages* request,
+                   proto::Error::Code* refusal) const;
 
   bool quit_requested() const { return quit_requested_; }
   uint64_t request_counter() const { return request_counter_; }
   void set_recorder(ChangeRecorder* recorder) { recorder_ = recorder; }
 
  private:
+  std::string HandleFrameUncommitted(std::string_view frame, bool* changed);
   proto::Messages HandleUncommitted(const proto::Messages& request);
-  void HandleMessage(const proto::Message& in, proto::Message* out);
+  Status Commit();
+  static std::string InternalErrorAnswer();
+  // True when the message changed the state.
+  bool HandleMessage(const proto::Message& in, proto::Message* out);
   bool HandleRequest(const MessageV0_Request& request, MessageV0_Response* response);
   void AppStatus(MessageV0_AppStatusRes* status) const;
 
@@ -63,6 +88,10 @@ class Dispatcher {
   ChangeRecorder* recorder_ = nullptr;
   uint64_t request_counter_ = 0;
   uint64_t recorded_changes_ = 0;
+  // While a frame journaled ahead is applied: its record number, and its state changes (message
+  // indexes) that did not apply.
+  std::optional<uint64_t> write_ahead_record_;
+  std::vector<uint32_t> refused_;
   std::time_t start_date_;
   bool quit_requested_ = false;
 };

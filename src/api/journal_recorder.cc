@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
+#include <set>
+#include <utility>
 
 #include "api/proto_convert.h"
 #include "core/log.h"
@@ -15,48 +18,102 @@ constexpr size_t kReplayBatch = 1000;
 // Replay failures beyond this many are counted, not logged one by one.
 constexpr size_t kReplayFailuresLogged = 10;
 
+// The first two bytes of the records that are not a plain request (see journal_recorder.h).
+constexpr char kTypedRecord = '\0';
+constexpr char kFrameRecord = 1;
+constexpr char kRefusedRecord = 2;
+
+bool IsTyped(std::string_view record, char type) {
+  return record.size() >= 2 && record[0] == kTypedRecord && record[1] == type;
+}
+
 struct ReplayOutcome {
   size_t applied = 0;
   size_t failed = 0;
 };
 
-void LogReplayFailure(ReplayOutcome& outcome, size_t record, const std::string& why) {
+void LogReplayFailure(ReplayOutcome& outcome, const std::string& what, const std::string& why) {
   if (++outcome.failed <= kReplayFailuresLogged) {
-    LOG_ERROR("state: record %zu no longer applies and is dropped: %s", record, why.c_str());
+    LOG_ERROR("state: %s no longer applies and is dropped: %s", what.c_str(), why.c_str());
   }
+}
+
+// The refusal records, read first because they follow the frames they are about: for each frame
+// record (by number), its messages to skip.
+std::map<size_t, std::set<uint32_t>> RefusedMessages(const std::vector<std::string>& records,
+                                                     ReplayOutcome& outcome) {
+  std::map<size_t, std::set<uint32_t>> refused;
+  for (size_t i = 0; i < records.size(); ++i) {
+    std::string_view record = records[i];
+    if (!IsTyped(record, kRefusedRecord)) continue;
+    uint32_t back = record.size() >= 6 ? GetU32(record, 2) : 0;
+    if ((record.size() - 2) % 4 != 0 || back == 0 || back > i ||
+        !IsTyped(records[i - back], kFrameRecord)) {
+      LogReplayFailure(outcome, "record " + std::to_string(i + 1),
+                       "it lists refused messages of no frame record");
+      continue;
+    }
+    for (size_t at = 6; at < record.size(); at += 4) refused[i - back].insert(GetU32(record, at));
+  }
+  return refused;
 }
 
 ReplayOutcome Replay(const std::vector<std::string>& records, Dispatcher& dispatcher) {
   ReplayOutcome outcome;
-  for (size_t first = 0; first < records.size(); first += kReplayBatch) {
-    size_t end = std::min(records.size(), first + kReplayBatch);
-    proto::Messages batch;
-    std::vector<size_t> numbers;  // record number of each message of the batch
-    for (size_t i = first; i < end; ++i) {
-      MessageV0_Request request;
-      if (!request.ParseFromString(records[i])) {
-        LogReplayFailure(outcome, i + 1, "it does not decode as a request");
-        continue;
-      }
-      proto::Message* message = batch.add_messages();
-      message->set_revision(0);
-      *message->mutable_message_0()->mutable_request() = std::move(request);
-      numbers.push_back(i + 1);
-    }
-    if (batch.messages_size() == 0) continue;
+  std::map<size_t, std::set<uint32_t>> refused = RefusedMessages(records, outcome);
+  proto::Messages batch;
+  std::vector<std::string> sources;  // where each message of the batch comes from, for the logs
+  auto apply = [&] {
+    if (batch.messages_size() == 0) return;
     proto::Messages answer = dispatcher.Handle(batch);
     for (int i = 0; i < answer.messages_size(); ++i) {
       const proto::Message& message = answer.messages(i);
       const auto& status = message.message_0().response().status();
       if (message.has_error()) {
-        LogReplayFailure(outcome, numbers[i], proto::Error_Code_Name(message.error().code()));
+        LogReplayFailure(outcome, sources[i], proto::Error_Code_Name(message.error().code()));
       } else if (!status.status()) {
-        LogReplayFailure(outcome, numbers[i], status.error().description());
+        LogReplayFailure(outcome, sources[i], status.error().description());
       } else {
         ++outcome.applied;
       }
     }
+    batch.Clear();
+    sources.clear();
+  };
+  auto add = [&](MessageV0_Request request, std::string source) {
+    proto::Message* message = batch.add_messages();
+    message->set_revision(0);
+    *message->mutable_message_0()->mutable_request() = std::move(request);
+    sources.push_back(std::move(source));
+    if (static_cast<size_t>(batch.messages_size()) == kReplayBatch) apply();
+  };
+  for (size_t i = 0; i < records.size(); ++i) {
+    std::string_view record = records[i];
+    std::string source = "record " + std::to_string(i + 1);
+    if (IsTyped(record, kRefusedRecord)) continue;
+    if (IsTyped(record, kFrameRecord)) {
+      proto::Messages frame;
+      proto::Error::Code refusal{};
+      // A frame refused as a whole when it was received changed nothing then, nor now.
+      if (!dispatcher.DecodeFrame(record.substr(2), &frame, &refusal) || frame.has_encrypted()) {
+        continue;
+      }
+      const std::set<uint32_t>& skip = refused[i];
+      for (int m = 0; m < frame.messages_size(); ++m) {
+        if (!IsStateChange(frame.messages(m)) || skip.contains(static_cast<uint32_t>(m))) continue;
+        add(std::move(*frame.mutable_messages(m)->mutable_message_0()->mutable_request()),
+            source + " message " + std::to_string(m + 1));
+      }
+      continue;
+    }
+    MessageV0_Request request;
+    if (record.empty() || record[0] == kTypedRecord || !request.ParseFromString(records[i])) {
+      LogReplayFailure(outcome, source, "it does not decode as a request");
+      continue;
+    }
+    add(std::move(request), source);
   }
+  apply();
   return outcome;
 }
 
@@ -148,9 +205,38 @@ void JournalRecorder::Record(const MessageV0_Request& request) {
   journal_->Append(scratch_);
 }
 
+std::vector<uint64_t> JournalRecorder::WriteAhead(const std::vector<std::string_view>& frames) {
+  size_t bytes = 0;
+  for (std::string_view frame : frames) bytes += frame.size();
+  // A broken journal is rewritten whole at the commit: nothing is appended to it meanwhile.
+  if (frames.empty() || bytes < journal_->policy().write_ahead_bytes || journal_->broken()) {
+    return {};
+  }
+  std::vector<uint64_t> numbers;
+  for (std::string_view frame : frames) {
+    numbers.push_back(journal_->record_count());
+    scratch_.assign({kTypedRecord, kFrameRecord});
+    scratch_.append(frame);
+    journal_->Append(scratch_);
+  }
+  journal_->SyncInBackground();
+  writing_ahead_ = true;
+  return numbers;
+}
+
+void JournalRecorder::RecordRefused(uint64_t frame_record, const std::vector<uint32_t>& messages) {
+  scratch_.assign({kTypedRecord, kRefusedRecord});
+  PutU32(&scratch_, static_cast<uint32_t>(journal_->record_count() - frame_record));
+  for (uint32_t message : messages) PutU32(&scratch_, message);
+  journal_->Append(scratch_);
+}
+
 Status JournalRecorder::Commit() {
+  bool wrote_ahead = std::exchange(writing_ahead_, false);
+  // A failure leaves the journal broken, which the rewrite below repairs.
+  if (wrote_ahead) (void)journal_->FinishBackgroundSync();
   if (journal_->broken()) {
-    bool changed = journal_->HasPending();
+    bool changed = wrote_ahead || journal_->HasPending();
     Status repaired = Compact();
     if (repaired) {
       LOG_INFO("state: %s rewritten from the state in memory after the earlier failure",
@@ -159,8 +245,8 @@ Status JournalRecorder::Commit() {
     // A batch that changed nothing does not depend on the disk.
     return changed ? repaired : Ok();
   }
-  if (!journal_->HasPending()) return Ok();
-  if (auto synced = journal_->Sync(); !synced) return synced;
+  if (!wrote_ahead && !journal_->HasPending()) return Ok();
+  if (auto synced = journal_->Sync(); !synced) return synced;  // the refusals, after a write-ahead
   if (journal_->WantsCompaction()) {
     if (auto compacted = Compact(); !compacted) {
       // The journal itself is intact: the batch is durable, the file just stays long.

@@ -2,6 +2,14 @@
 // state journal (src/core/state_journal.h) and synced once per batch before its answer leaves,
 // and at start the journal is replayed through the Dispatcher, the code path of live requests.
 //
+// A record is one of:
+// - a MessageV0 request that changed the state (its encoding never starts with a zero byte);
+// - 0x00 0x01, then a request frame as received (a serialized proto::Messages), journaled ahead:
+//   before it was applied, so that its sync ran while it was (ChangeRecorder::WriteAhead). A
+//   replay applies its state changes (IsStateChange) but those a later record lists as refused;
+// - 0x00 0x02, then little-endian u32s: how many records back the frame is, and the indexes of
+//   its state changes that did not apply when it was received.
+//
 // It lives in src/api rather than src/core because its records are serialized MessageV0 requests
 // and its snapshots are built with the API's conversion functions (proto_convert.h), exactly as
 // `butterfly dump` does; core stays free of the generated protocol code.
@@ -34,8 +42,12 @@ class JournalRecorder final : public ChangeRecorder {
                                                           JournalPolicy policy = {});
 
   void Record(const MessageV0_Request& request) override;
-  // Syncs the batch's records (one fdatasync). After a failed sync, rewrites a full snapshot
-  // instead, which brings the file back in line with the state in memory.
+  // Write-ahead for groups of at least JournalPolicy::write_ahead_bytes.
+  std::vector<uint64_t> WriteAhead(const std::vector<std::string_view>& frames) override;
+  void RecordRefused(uint64_t frame_record, const std::vector<uint32_t>& messages) override;
+  // Syncs the batch's records (one fdatasync; after a write-ahead, waits for its sync and syncs
+  // the refusals, if any). After a failed sync, rewrites a full snapshot instead, which brings
+  // the file back in line with the state in memory.
   Status Commit() override;
 
   const StateJournal& journal() const { return *journal_; }
@@ -47,6 +59,7 @@ class JournalRecorder final : public ChangeRecorder {
   std::unique_ptr<StateJournal> journal_;
   Controller& controller_;
   std::string scratch_;
+  bool writing_ahead_ = false;  // a write-ahead sync runs until Commit
 };
 
 // butterflyd's entry point: nullptr when `state_file` is "none" (no persistence).

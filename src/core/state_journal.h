@@ -21,10 +21,13 @@
 // This class knows nothing of what a record means (src/api/journal_recorder.h does).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "core/result.h"
@@ -41,6 +44,16 @@ struct JournalLoad {
   bool removed_temporary = false;    // a compaction interrupted by a crash left its temp file
 };
 
+// The journal's integers: little-endian u32s.
+inline void PutU32(std::string* out, uint32_t value) {
+  for (int shift = 0; shift < 32; shift += 8) out->push_back(static_cast<char>(value >> shift));
+}
+inline uint32_t GetU32(std::string_view bytes, size_t at) {
+  uint32_t value = 0;
+  for (int i = 3; i >= 0; --i) value = value << 8 | static_cast<unsigned char>(bytes[at + i]);
+  return value;
+}
+
 struct JournalPolicy {
   // Compact once the records exceed `compact_ratio` times the last snapshot, and at least
   // `compact_min_bytes` (so a small state is not rewritten after every few changes; replaying
@@ -49,6 +62,10 @@ struct JournalPolicy {
   uint64_t compact_min_bytes = 4 << 20;
   // The file is extended by this much zeroed space at a time.
   uint64_t preallocate_bytes = 1 << 20;
+  // Requests received together that add up to this many bytes are journaled before they are
+  // applied, and synced while they are (src/api/journal_recorder.h): a big batch then pays
+  // little more than its own work, not its work and then a whole sync.
+  uint64_t write_ahead_bytes = 16 << 10;
 };
 
 class StateJournal {
@@ -68,13 +85,21 @@ class StateJournal {
   StateJournal(const StateJournal&) = delete;
   StateJournal& operator=(const StateJournal&) = delete;
 
-  // Buffers one record; nothing reaches the file before Sync.
+  // Buffers one record; nothing reaches the file before Sync. Records are numbered from 0 in
+  // the order they were appended to this file: the number of this one is record_count() before.
   void Append(std::string_view record);
   bool HasPending() const { return !pending_.empty(); }
+  uint64_t record_count() const { return record_count_; }
 
   // Writes every buffered record with one write and one fdatasync (group commit). On failure the
   // journal is marked broken: what reached the disk is unknown, so only a Rewrite may follow.
   Status Sync();
+
+  // Sync, on the journal's own thread, so the caller can work meanwhile. Records appended after
+  // this call wait for a later Sync. Nothing else that writes (Sync, Rewrite) may run before
+  // FinishBackgroundSync, which waits for it and returns what Sync would have.
+  void SyncInBackground();
+  Status FinishBackgroundSync();
 
   // Replaces the journal by `records` (a snapshot of the whole state); buffered records are
   // dropped, the snapshot holding their effect. On failure the previous file is left untouched.
@@ -87,6 +112,7 @@ class StateJournal {
   // Bytes of header and records (the zeroed space written ahead is not counted).
   uint64_t size_bytes() const { return size_; }
   const std::string& path() const { return path_; }
+  const JournalPolicy& policy() const { return policy_; }
 
   // Frames `record` (length, checksum, payload) at the end of `out`.
   static void AppendFrame(std::string* out, std::string_view record);
@@ -99,6 +125,9 @@ class StateJournal {
   // Extends the zeroed space past `end` when the records are about to reach it; false when the
   // file cannot grow (the records are then appended without space ahead, which still works).
   bool Preallocate(uint64_t end);
+  // Sync's work: writes `bytes` after the records, fdatasync, and clears `bytes`.
+  Status WriteDurably(std::string& bytes);
+  void RunSyncer();
 
   std::string path_;
   int fd_;
@@ -108,7 +137,19 @@ class StateJournal {
   uint64_t snapshot_size_;  // size right after the last Rewrite (or at open)
   JournalPolicy policy_;
   std::string pending_;
+  uint64_t record_count_ = 0;
   bool broken_ = false;
+
+  // The background sync. Only the syncer thread touches the file between SyncInBackground and
+  // FinishBackgroundSync; the mutex hands `in_flight_` and the outcome over.
+  std::thread syncer_;
+  std::mutex syncer_mutex_;
+  std::condition_variable syncer_wake_;
+  std::string in_flight_;
+  bool sync_requested_ = false;
+  bool sync_started_ = false;  // by SyncInBackground, not yet finished by FinishBackgroundSync
+  bool stop_syncer_ = false;
+  Status in_flight_result_;
 };
 
 }  // namespace butterfly

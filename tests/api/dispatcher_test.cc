@@ -224,13 +224,34 @@ class Recorder final : public ChangeRecorder {
   void Record(const MessageV0_Request& request) override {
     recorded.push_back(request.DebugString());
   }
+  std::vector<uint64_t> WriteAhead(const std::vector<std::string_view>& frames) override {
+    if (!write_ahead) return {};
+    std::vector<uint64_t> numbers;
+    for (std::string_view frame : frames) {
+      numbers.push_back(100 + written_ahead.size());
+      written_ahead.emplace_back(frame);
+    }
+    return numbers;
+  }
+  void RecordRefused(uint64_t frame_record, const std::vector<uint32_t>& messages) override {
+    refused.emplace_back(frame_record, messages);
+  }
   Status Commit() override {
     ++commits;
     return Ok();
   }
+  bool write_ahead = false;
   std::vector<std::string> recorded;
+  std::vector<std::string> written_ahead;
+  std::vector<std::pair<uint64_t, std::vector<uint32_t>>> refused;
   int commits = 0;
 };
+
+std::string Frame(const std::string& text) {
+  proto::Messages request;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &request)) << text;
+  return request.SerializeAsString();
+}
 
 TEST_F(DispatcherTest, RecordsOnlySuccessfulChangesAndCommitsOncePerBatch) {
   Recorder recorder;
@@ -241,6 +262,63 @@ TEST_F(DispatcherTest, RecordsOnlySuccessfulChangesAndCommitsOncePerBatch) {
     messages { revision: 0 message_0 { request { sg_list: true } } })");
   EXPECT_EQ(recorder.recorded.size(), 1u);
   EXPECT_EQ(recorder.commits, 1);
+}
+
+// Written ahead, a frame is in the journal before it is applied: nothing is recorded after, and
+// what the replay must skip is exactly its state changes that did not apply (reads, app_* and
+// malformed messages are never replayed, so they are not listed).
+TEST_F(DispatcherTest, WriteAheadListsTheStateChangesThatDidNotApply) {
+  Recorder recorder;
+  recorder.write_ahead = true;
+  dispatcher.set_recorder(&recorder);
+  std::string first = Frame(R"(
+    messages { revision: 0 message_0 { request { sg_add { id: "s" } } } }
+    messages { revision: 0 message_0 { request { sg_member_add { sg_id: "s" member: "bad" } } } }
+    messages { revision: 0 message_0 { request { sg_list: true } } }
+    messages { revision: 0 message_0 { request { nic_add { id: "x" mac: "bad" vni: 1 } } } }
+    messages { revision: 0 message_0 { request { app_config { log_level: "nonsense" } } } }
+    messages { revision: 0 message_0 { request { sg_member_add { sg_id: "s" member: "198.18.0.1" } } } })");
+  std::string second = Frame(R"(
+    messages { revision: 0 message_0 { request { sg_del: "s" } } })");
+  std::string garbage("\xff\xff\xff\x0fgarbage", 11);
+  std::vector<std::string> answers = dispatcher.HandleGroup({first, second, garbage});
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(recorder.written_ahead, (std::vector<std::string>{first, second, garbage}));
+  EXPECT_TRUE(recorder.recorded.empty());
+  ASSERT_EQ(recorder.refused.size(), 1u)
+      << "the second frame applied whole, the third is no change";
+  EXPECT_EQ(recorder.refused[0].first, 100u);
+  EXPECT_EQ(recorder.refused[0].second, (std::vector<uint32_t>{1, 3}));
+  EXPECT_EQ(recorder.commits, 1);
+  EXPECT_EQ(Dump().find("sg_details"), std::string::npos) << "the second frame deleted s";
+}
+
+TEST_F(DispatcherTest, IsStateChangeIsTheOperationsThatChangeTheModel) {
+  auto message = [](const std::string& request) {
+    proto::Message parsed;
+    google::protobuf::TextFormat::Parser parser;
+    parser.AllowPartialMessage(true);
+    EXPECT_TRUE(
+        parser.ParseFromString("revision: 0 message_0 { request { " + request + " } }", &parsed));
+    return parsed;
+  };
+  for (const char* change :
+       {"nic_add { id: \"a\" mac: \"52:54:00:00:00:01\" vni: 1 }", "nic_update { id: \"a\" }",
+        "nic_del: \"a\"", "sg_add { id: \"s\" }", "sg_del: \"s\"",
+        "sg_rule_add { sg_id: \"s\" rule { direction: INBOUND protocol: 6 } }",
+        "sg_rule_del { sg_id: \"s\" rule { direction: INBOUND protocol: 6 } }",
+        "sg_member_add { sg_id: \"s\" member: \"198.18.0.1\" }",
+        "sg_member_del { sg_id: \"s\" member: \"198.18.0.1\" }", "vni_peers_set { vni: 1 }",
+        "fdb_add { vni: 1 mac: \"52:54:00:00:00:01\" vtep: \"198.18.0.9\" }",
+        "fdb_del { vni: 1 mac: \"52:54:00:00:00:01\" }"}) {
+    EXPECT_TRUE(IsStateChange(message(change))) << change;
+  }
+  for (const char* other :
+       {"nic_list: true", "sg_details: \"\"", "app_status: true", "app_quit: true",
+        "app_config { log_level: \"debug\" }", "dp_stats: true", "nic_del: \"a\" sg_del: \"s\""}) {
+    EXPECT_FALSE(IsStateChange(message(other))) << other;
+  }
+  EXPECT_FALSE(IsStateChange(proto::Message())) << "no message_0";
 }
 
 TEST_F(DispatcherTest, DumpIsStableAcrossIdenticalHistories) {

@@ -24,11 +24,8 @@ struct Daemon {
   Dispatcher dispatcher{controller};
   std::unique_ptr<JournalRecorder> recorder;
 
-  proto::Messages Send(const std::string& text) {
-    proto::Messages request;
-    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &request)) << text;
-    return dispatcher.Handle(request);
-  }
+  // Sends one frame as the API socket does (HandleGroup).
+  proto::Messages Send(const std::string& text) { return Group({text})[0]; }
   // Sends the requests (text of MessageV0.Request each) as one batch.
   proto::Messages Batch(const std::vector<std::string>& requests) {
     std::string text;
@@ -42,10 +39,44 @@ struct Daemon {
            answer.messages(0).message_0().response().status().status();
   }
   std::string Dump() { return Batch({"nic_details: \"\"", "sg_details: \"\""}).DebugString(); }
+  // Sends frames (text of proto::Messages each) as a group received together, as the API socket
+  // does; returns their answers.
+  std::vector<proto::Messages> Group(const std::vector<std::string>& texts) {
+    std::vector<std::string> frames;
+    for (const auto& text : texts) {
+      proto::Messages request;
+      EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &request)) << text;
+      frames.push_back(request.SerializeAsString());
+    }
+    std::vector<std::string> answers =
+        dispatcher.HandleGroup(std::vector<std::string_view>(frames.begin(), frames.end()));
+    std::vector<proto::Messages> decoded(answers.size());
+    for (size_t i = 0; i < answers.size(); ++i) EXPECT_TRUE(decoded[i].ParseFromString(answers[i]));
+    return decoded;
+  }
 };
 
+// The text of a frame holding `requests` (text of MessageV0.Request each).
+std::string FrameText(const std::vector<std::string>& requests) {
+  std::string text;
+  for (const auto& r : requests) {
+    text += "messages { revision: 0 message_0 { request { " + r + " } } } ";
+  }
+  return text;
+}
+
+bool AllOk(const proto::Messages& answer) {
+  for (const auto& message : answer.messages()) {
+    if (message.has_error() || !message.message_0().response().status().status()) return false;
+  }
+  return true;
+}
+
+// Every frame journaled ahead of being applied (the threshold at 0 bytes).
+constexpr JournalPolicy kAlwaysAhead{.write_ahead_bytes = 0};
+
 class JournalRecorderTest : public ::testing::Test {
- protected:
+ public:  // for the helpers that run one test under several policies
   void SetUp() override {
     char pattern[] = "/tmp/butterfly-recorder-test-XXXXXX";
     dir_ = mkdtemp(pattern);
@@ -129,6 +160,102 @@ TEST_F(JournalRecorderTest, ABatchIsOneSyncAndKeepsOnlyItsValidMessages) {
   std::string before = daemon->Dump();
   daemon.reset();
   EXPECT_EQ(Start()->Dump(), before);
+}
+
+// Frames journaled ahead, mixed with reads, refused changes and frames recorded after (small
+// ones), restore exactly what applied, before and after the start's compaction.
+TEST_F(JournalRecorderTest, WriteAheadGroupsRestoreExactlyWhatApplied) {
+  JournalPolicy policy{.write_ahead_bytes = 400};  // groups of at least 400 bytes: ahead
+  std::string before;
+  uint64_t records = 0;
+  {
+    auto daemon = Start(policy);
+    std::vector<std::string> changes = SomeChanges();
+    changes.insert(changes.begin() + 3, "nic_add { id: \"refused\" mac: \"bad\" vni: 1 }");
+    changes.insert(changes.begin() + 5, "sg_list: true");
+    changes.push_back("sg_member_add { sg_id: \"sg-db\" member: \"300.1.1.1\" }");
+    auto answers = daemon->Group({FrameText(changes), FrameText({"sg_add { id: \"sg-small\" }"})});
+    ASSERT_EQ(answers.size(), 2u);
+    EXPECT_FALSE(AllOk(answers[0])) << "two of its changes are refused";
+    EXPECT_TRUE(AllOk(answers[1]));
+    // Two frame records and one listing the first frame's refused changes.
+    EXPECT_EQ(daemon->recorder->journal().record_count(), 3u);
+    // A small group is recorded after, one record per change that applied.
+    auto small = daemon->Group({FrameText({"sg_del: \"sg-small\"", "nic_del: \"refused\""})});
+    EXPECT_EQ(daemon->recorder->journal().record_count(), 5u);
+    // A group of one big frame that changes nothing but app_config: journaled, never replayed.
+    std::vector<std::string> reads(60, "nic_list: true");
+    reads.push_back("app_config { log_level: \"info\" }");
+    EXPECT_TRUE(AllOk(daemon->Group({FrameText(reads)})[0]));
+    EXPECT_TRUE(daemon->Ok("nic_del: \"vnic_2\""));
+    before = daemon->Dump();
+    records = daemon->recorder->journal().record_count();
+  }
+  EXPECT_EQ(records, 7u);
+  EXPECT_EQ(before.find("refused"), std::string::npos);
+  EXPECT_EQ(before.find("sg-small"), std::string::npos);
+  EXPECT_EQ(before.find("vnic_2"), std::string::npos);
+  EXPECT_NE(before.find("vnic_3"), std::string::npos);
+  auto restarted = Start(policy);
+  EXPECT_EQ(restarted->Dump(), before);
+  restarted.reset();
+  EXPECT_EQ(Start(policy)->Dump(), before) << "from the snapshot the first restart wrote";
+}
+
+// A refusal record makes the replay skip a change that would apply now (it did not when it was
+// received: a refusal the replay cannot reproduce, e.g. a failure of the dataplane). Without the
+// refusal record (a crash between the two syncs), the whole frame is replayed: its answer never
+// left, so either outcome is one the client may see.
+TEST_F(JournalRecorderTest, ReplaySkipsTheMessagesAFrameRecordsAsRefused) {
+  std::string frame;
+  {
+    proto::Messages request;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+        FrameText({"sg_add { id: \"was-refused\" }", "nic_list: true", "sg_add { id: \"applied\" }",
+                   "app_quit: true"}),
+        &request));
+    frame = request.SerializeAsString();
+  }
+  std::string frame_record = std::string("\0\1", 2) + frame;
+  std::string refusal(std::string("\0\2", 2));
+  PutU32(&refusal, 1);  // the record just before
+  PutU32(&refusal, 0);  // its first message
+  for (bool with_refusal : {true, false}) {
+    fs::remove(path_);
+    {
+      JournalLoad load;
+      auto journal = StateJournal::Open(path_, &load);
+      ASSERT_TRUE(journal.ok());
+      (*journal)->Append(frame_record);
+      if (with_refusal) (*journal)->Append(refusal);
+      ASSERT_TRUE((*journal)->Sync().ok());
+    }
+    auto daemon = Start();
+    std::string dump = daemon->Dump();
+    EXPECT_NE(dump.find("\"applied\""), std::string::npos) << with_refusal;
+    EXPECT_EQ(dump.find("was-refused") == std::string::npos, with_refusal) << dump;
+    EXPECT_FALSE(daemon->dispatcher.quit_requested()) << "app_quit is not a change to replay";
+    EXPECT_FALSE(fs::exists(path_ + ".replay-failed")) << "everything replayed applied";
+  }
+}
+
+TEST_F(JournalRecorderTest, RefusalRecordOfNoFrameIsReportedNotApplied) {
+  {
+    JournalLoad load;
+    auto journal = StateJournal::Open(path_, &load);
+    ASSERT_TRUE(journal.ok());
+    MessageV0_Request request;
+    request.mutable_sg_add()->set_id("kept");
+    (*journal)->Append(request.SerializeAsString());
+    std::string refusal(std::string("\0\2", 2));
+    PutU32(&refusal, 1);  // points at the request: not a frame
+    PutU32(&refusal, 0);
+    (*journal)->Append(refusal);
+    (*journal)->Append(std::string("\0\7unknown", 9));
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  EXPECT_NE(Start()->Dump().find("kept"), std::string::npos);
+  EXPECT_TRUE(fs::exists(path_ + ".replay-failed")) << "two records did not apply";
 }
 
 TEST_F(JournalRecorderTest, CompactionDuringAStreamKeepsTheState) {
@@ -223,8 +350,9 @@ TEST_F(JournalRecorderTest, RecordsThatNoLongerApplyAreReportedAndTheJournalKept
 
 // The answer to a batch whose changes could not be made durable must not claim success; the next
 // batch rewrites the journal from memory, so a restart then restores what the daemon was serving.
-TEST_F(JournalRecorderTest, FailedJournalWriteAnswersInternalErrorThenRecovers) {
-  auto daemon = Start();
+void FailedJournalWriteAnswersInternalErrorThenRecovers(JournalRecorderTest& test,
+                                                        JournalPolicy policy) {
+  auto daemon = test.Start(policy);
   ASSERT_TRUE(daemon->Ok("sg_add { id: \"durable\" }"));
 
   std::signal(SIGXFSZ, SIG_IGN);
@@ -246,7 +374,15 @@ TEST_F(JournalRecorderTest, FailedJournalWriteAnswersInternalErrorThenRecovers) 
   EXPECT_FALSE(daemon->recorder->journal().broken());
   std::string before = daemon->Dump();
   daemon.reset();
-  EXPECT_EQ(Start()->Dump(), before);
+  EXPECT_EQ(test.Start(policy)->Dump(), before);
+}
+
+TEST_F(JournalRecorderTest, FailedJournalWriteAnswersInternalErrorThenRecovers) {
+  FailedJournalWriteAnswersInternalErrorThenRecovers(*this, JournalPolicy{});
+}
+
+TEST_F(JournalRecorderTest, FailedWriteAheadAnswersInternalErrorThenRecovers) {
+  FailedJournalWriteAnswersInternalErrorThenRecovers(*this, kAlwaysAhead);
 }
 
 TEST_F(JournalRecorderTest, SnapshotIsWhatDumpPrints) {

@@ -24,6 +24,12 @@ from harness import BUTTERFLYD, Daemon, cli, message_pb2
 CLIENTS = 4
 CHANGES = 10000  # in total, over all clients
 HEADER_BYTES = 16
+# The last client sends its changes in frames of this many: over the daemon's 16 KiB threshold,
+# so they are journaled ahead of being applied (src/api/journal_recorder.h), with the small
+# frames of the other clients received at the same time.
+BATCH = 400
+FRAME_RECORD = b"\0\1"
+REFUSAL_RECORD = b"\0\2"
 
 
 def journal_records(data):
@@ -38,6 +44,36 @@ def journal_records(data):
         records.append((at + 8 + length, data[at + 8:at + 8 + length]))
         at += 8 + length
     return records
+
+
+def refused_by_design(request):
+    """The requests planned_request makes invalid: their ids say so."""
+    kind = request_kind(request)
+    return (kind == "nic_add" and "refused" in request.nic_add.id) or \
+        (kind == "sg_member_add" and "refused" in request.sg_member_add.sg_id)
+
+
+def replayed_requests(payloads):
+    """The requests a daemon replays from these record payloads, in order: plain requests, and the
+    messages of frames journaled ahead but those a refusal record lists (every message of these
+    streams is a state change)."""
+    skip = {}
+    for n, payload in enumerate(payloads):
+        if payload.startswith(REFUSAL_RECORD):
+            values = struct.unpack_from("<%dI" % ((len(payload) - 2) // 4), payload, 2)
+            skip[n - values[0]] = set(values[1:])
+    requests = []
+    for n, payload in enumerate(payloads):
+        if payload.startswith(FRAME_RECORD):
+            frame = message_pb2.Messages()
+            frame.ParseFromString(payload[2:])
+            requests += [m.message_0.request for i, m in enumerate(frame.messages)
+                         if i not in skip.get(n, ())]
+        elif not payload.startswith(REFUSAL_RECORD):
+            request = message_pb2.MessageV0.Request()
+            request.ParseFromString(payload)
+            requests.append(request)
+    return requests
 
 
 def rule_key(rule):
@@ -158,9 +194,11 @@ class StreamClient:
     """Sends its planned requests one at a time from `next` on, and sorts them by answer:
     acknowledged, refused, or unknown (the daemon died before answering)."""
 
-    def __init__(self, client, count):
+    def __init__(self, client, count, batch=1, pause=0.0):
         self.client = client
         self.count = count
+        self.batch = batch  # requests per frame
+        self.pause = pause  # seconds between frames
         self.next = 0
         self.acked = []
         self.refused = []
@@ -176,25 +214,31 @@ class StreamClient:
         sock.connect(endpoint)
         try:
             while self.next < self.count:
-                request, valid = planned_request(self.client, self.next)
+                planned = [planned_request(self.client, i)
+                           for i in range(self.next, min(self.count, self.next + self.batch))]
                 batch = message_pb2.Messages()
-                message = batch.messages.add()
-                message.revision = 0
-                message.message_0.request.CopyFrom(request)
+                for request, _ in planned:
+                    message = batch.messages.add()
+                    message.revision = 0
+                    message.message_0.request.CopyFrom(request)
                 sock.send(batch.SerializeToString())
                 if not sock.poll(answer_timeout_ms):
-                    self.unknown.append(request)
-                    self.next += 1
+                    self.unknown += [request for request, _ in planned]
+                    self.next += len(planned)
                     return
                 answer = message_pb2.Messages()
                 answer.ParseFromString(sock.recv())
-                ok = answer.messages[0].message_0.response.status.status
-                (self.acked if ok else self.refused).append(request)
-                if ok != valid:
-                    self.surprises.append((request, answer))
-                self.next += 1
+                for (request, valid), message in zip(planned, answer.messages):
+                    ok = message.message_0.response.status.status
+                    (self.acked if ok else self.refused).append(request)
+                    if ok != valid:
+                        self.surprises.append((request, answer))
+                if len(answer.messages) != len(planned):
+                    self.surprises.append((batch, answer))
+                self.next += len(planned)
                 with answered[1]:
-                    answered[0] += 1
+                    answered[0] += len(planned)
+                time.sleep(self.pause)
         finally:
             sock.close()
             context.term()
@@ -276,7 +320,9 @@ class PersistenceTest(unittest.TestCase):
     def test_kill_9_mid_stream_then_torn_journals(self):
         state_file = self.path("state", "state.journal")
         daemon = self.start("first", state_file, dataplane=False)
-        clients = [StreamClient(c, CHANGES // CLIENTS) for c in range(CLIENTS)]
+        clients = [StreamClient(c, CHANGES // CLIENTS) for c in range(CLIENTS - 1)]
+        # Its frames spread over the run, so that the kill may fall in the middle of one.
+        clients.append(StreamClient(CLIENTS - 1, CHANGES // CLIENTS, batch=BATCH, pause=0.3))
         kill_after = self.random.randint(CHANGES // 5, CHANGES // 2)
         started = time.time()
         self.stream(daemon.endpoint, clients, kill_after=kill_after, daemon=daemon)
@@ -312,6 +358,20 @@ class PersistenceTest(unittest.TestCase):
         records = journal_records(journal)
         end = records[-1][0]
         self.assertEqual(journal[end:], bytes(len(journal) - end), "zeroed space after the records")
+        payloads = [payload for _, payload in records]
+        # Each refusal record lists exactly the invalid messages of its frame.
+        listed = {}
+        for n, payload in enumerate(payloads):
+            if payload.startswith(REFUSAL_RECORD):
+                values = struct.unpack_from("<%dI" % ((len(payload) - 2) // 4), payload, 2)
+                listed[n - values[0]] = set(values[1:])
+        for n, payload in enumerate(payloads):
+            if payload.startswith(FRAME_RECORD):
+                frame = message_pb2.Messages()
+                frame.ParseFromString(payload[2:])
+                invalid = {i for i, m in enumerate(frame.messages)
+                           if refused_by_design(m.message_0.request)}
+                self.assertEqual(listed.get(n, set()), invalid, "refusals of record %d" % (n + 1))
         # Cuts inside the records, one in the last record, one in the zeroed space.
         offsets = sorted(self.random.sample(range(HEADER_BYTES, end), 6)) + [end - 1, end + 1]
         for n, offset in enumerate(offsets):
@@ -322,10 +382,11 @@ class PersistenceTest(unittest.TestCase):
                     f.write(journal[:offset])
                 expected = State()
                 kept = [payload for end, payload in records if end <= offset]
-                for payload in kept:
-                    request = message_pb2.MessageV0.Request()
-                    request.ParseFromString(payload)
-                    expected.apply(request)
+                # A frame whose refusal record was cut off is replayed whole: its invalid
+                # messages are refused again.
+                for request in replayed_requests(kept):
+                    if not refused_by_design(request):
+                        expected.apply(request)
                 intact = records[len(kept) - 1][0] if kept else HEADER_BYTES
                 daemon = self.start("cut%d" % n, cut_file, dataplane=False)
                 self.assertEqual(fetch_state(daemon.endpoint), expected)
@@ -335,12 +396,17 @@ class PersistenceTest(unittest.TestCase):
                     self.assertIn("restoring the %d intact record(s)" % len(kept), daemon.log())
                 daemon.stop()
         kinds = {}
-        for _, payload in records:
-            request = message_pb2.MessageV0.Request()
-            request.ParseFromString(payload)
-            kinds[request_kind(request)] = kinds.get(request_kind(request), 0) + 1
+        for payload in payloads:
+            kind = ("frame journaled ahead" if payload.startswith(FRAME_RECORD) else
+                    "refusals" if payload.startswith(REFUSAL_RECORD) else None)
+            if kind is None:
+                request = message_pb2.MessageV0.Request()
+                request.ParseFromString(payload)
+                kind = request_kind(request)
+            kinds[kind] = kinds.get(kind, 0) + 1
         print("journal of %d records %s (%d bytes, then zeros to %d) cut at %s" %
               (len(records), kinds, end, len(journal), offsets), file=sys.stderr)
+        self.assertIn("frame journaled ahead", kinds, "the batches were journaled ahead")
 
     def test_restart_keeps_client_mode_vnics_and_their_sockets(self):
         state_file = self.path("state.journal")
