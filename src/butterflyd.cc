@@ -1,5 +1,5 @@
 // butterflyd: reads its settings, builds the dataplane, and serves the API on the control thread
-// until SIGINT/SIGTERM or app_quit.
+// until SIGINT/SIGTERM or app_quit. SIGHUP reloads the authorised CURVE client keys.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -26,8 +26,10 @@
 namespace {
 
 std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
 
 void OnStopSignal(int) { g_stop.store(true); }
+void OnReloadSignal(int) { g_reload.store(true); }
 
 void InstallSignalHandlers() {
   struct sigaction action {};
@@ -36,7 +38,23 @@ void InstallSignalHandlers() {
   // No SA_RESTART: the API's poll must wake up with EINTR and see the stop flag.
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  action.sa_handler = OnReloadSignal;
+  sigaction(SIGHUP, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+void Reload(butterfly::CurveAuthenticator* curve, const std::string& key_dir) {
+  if (!curve) {
+    LOG_INFO("SIGHUP: nothing to reload (the API runs without --curve-keys)");
+    return;
+  }
+  if (auto reloaded = curve->ReloadClients(); !reloaded) {
+    LOG_ERROR("SIGHUP: CURVE client keys not reloaded, the %zu in use are kept: %s",
+              curve->authorised_keys(), reloaded.error().c_str());
+  } else if (curve->authorised_keys() == 0) {
+    LOG_WARNING("api: %s/clients/ now holds no *.pub key: every new client is refused",
+                key_dir.c_str());
+  }
 }
 
 }  // namespace
@@ -113,7 +131,9 @@ int main(int argc, char** argv) {
 
   InstallSignalHandlers();
   // Between requests: publish policies whose publication a burst of changes deferred.
-  auto periodic = [&controller]() -> std::chrono::milliseconds {
+  // And on SIGHUP, reload the CURVE client keys.
+  auto periodic = [&controller, &curve, &config]() -> std::chrono::milliseconds {
+    if (g_reload.exchange(false)) Reload(curve->get(), config.curve_keys);
     auto now = Controller::Clock::now();
     if (auto due = controller.PublishDue(); due && *due <= now) controller.PublishPolicies(now);
     auto due = controller.PublishDue();

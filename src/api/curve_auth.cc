@@ -50,6 +50,19 @@ std::string HandshakeFailure(uint16_t event, uint32_t value) {
   return std::string("its handshake broke off (") + zmq_strerror(static_cast<int>(value)) + ")";
 }
 
+// Binary (32-byte) public key -> the file that authorised it.
+Result<std::unordered_map<std::string, std::string>> ReadAuthorised(const std::string& key_dir) {
+  auto clients = ReadAuthorizedClients(key_dir);
+  if (!clients) return Error{clients.error()};
+  std::unordered_map<std::string, std::string> authorised;
+  for (const AuthorizedClient& client : *clients) {
+    std::string binary(32, '\0');
+    zmq_z85_decode(reinterpret_cast<uint8_t*>(binary.data()), client.public_key.c_str());
+    authorised.emplace(std::move(binary), client.file);
+  }
+  return authorised;
+}
+
 }  // namespace
 
 CurveAuthenticator::CurveAuthenticator(zmq::context_t& context, std::string key_dir)
@@ -71,15 +84,11 @@ Result<std::unique_ptr<CurveAuthenticator>> CurveAuthenticator::Start(zmq::conte
     LOG_WARNING("api: %s (the daemon's secret key) is readable by other users; chmod 600 it",
                 server_key_file.c_str());
   }
-  auto clients = ReadAuthorizedClients(key_dir);
-  if (!clients) return Error{clients.error()};
+  auto authorised = ReadAuthorised(key_dir);
+  if (!authorised) return Error{authorised.error()};
 
   std::unique_ptr<CurveAuthenticator> auth(new CurveAuthenticator(context, key_dir));
-  for (const AuthorizedClient& client : *clients) {
-    std::string binary(32, '\0');
-    zmq_z85_decode(reinterpret_cast<uint8_t*>(binary.data()), client.public_key.c_str());
-    auth->authorised_.emplace(std::move(binary), client.file);
-  }
+  auth->authorised_ = std::move(*authorised);
   try {
     auth->zap_.bind(kZapEndpoint);
     socket.set(zmq::sockopt::curve_server, true);
@@ -107,6 +116,29 @@ CurveAuthenticator::~CurveAuthenticator() {
     thread_.join();
   }
   if (stop_fd_ >= 0) close(stop_fd_);
+}
+
+size_t CurveAuthenticator::authorised_keys() const {
+  std::lock_guard lock(authorised_mutex_);
+  return authorised_.size();
+}
+
+Status CurveAuthenticator::ReloadClients() {
+  auto authorised = ReadAuthorised(key_dir_);
+  if (!authorised) return Error{authorised.error()};
+  size_t added = 0;
+  size_t removed = 0;
+  {
+    std::lock_guard lock(authorised_mutex_);
+    for (const auto& [key, file] : *authorised) added += authorised_.count(key) == 0;
+    for (const auto& [key, file] : authorised_) removed += authorised->count(key) == 0;
+    authorised_.swap(*authorised);
+  }
+  LOG_INFO(
+      "api: CURVE client keys reloaded from %s/clients/: %zu authorised (%zu added, %zu "
+      "removed; open sessions stay open)",
+      key_dir_.c_str(), authorised_keys(), added, removed);
+  return Ok();
 }
 
 void CurveAuthenticator::Run() {
@@ -143,11 +175,17 @@ void CurveAuthenticator::AnswerZapRequest() {
   std::string address = frame(3);
   std::string key = frame(6);
   bool is_curve = frame(5) == "CURVE" && key.size() == 32;
-  auto found = is_curve ? authorised_.find(key) : authorised_.end();
-  bool allowed = found != authorised_.end();
+  bool allowed = false;
+  std::string authorising_file;
+  if (is_curve) {
+    std::lock_guard lock(authorised_mutex_);
+    auto found = authorised_.find(key);
+    allowed = found != authorised_.end();
+    if (allowed) authorising_file = found->second;
+  }
   if (allowed) {
     LOG_DEBUG("api: CURVE client %s from %s accepted (%s)", Z85(key).c_str(), address.c_str(),
-              found->second.c_str());
+              authorising_file.c_str());
   } else if (is_curve) {
     LOG_RATE_LIMITED(LogLevel::kWarning, kLogBurst, kLogPeriod,
                      "api: refused a client from %s: its CURVE key %s is not in %s/clients/",
@@ -163,7 +201,7 @@ void CurveAuthenticator::AnswerZapRequest() {
                   request.size() > 1 ? request[1].size() : 0),
       allowed ? zmq::str_buffer("200") : zmq::str_buffer("400"),
       allowed ? zmq::str_buffer("OK") : zmq::str_buffer("key not authorised"),
-      zmq::buffer(allowed ? found->second : std::string_view()),
+      zmq::buffer(authorising_file),
       zmq::str_buffer("")};
   zmq::send_multipart(zap_, reply);
 }

@@ -4,9 +4,14 @@
 // public keys of DIR/clients/*.pub. A client that fails, whatever the reason (unknown key, no
 // CURVE, wrong server key, replayed bytes), gets nothing through; the refusals are logged,
 // rate-limited since anyone who reaches the port can cause them.
+//
+// The client keys are read again on ReloadClients (butterflyd: SIGHUP, `systemctl reload`), so a
+// key authorised with `butterfly keygen client --authorize DIR` or a deleted .pub file takes
+// effect without a restart. The check is made at the handshake: sessions already open stay open.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -28,7 +33,10 @@ class CurveAuthenticator {
   CurveAuthenticator(const CurveAuthenticator&) = delete;
   CurveAuthenticator& operator=(const CurveAuthenticator&) = delete;
 
-  size_t authorised_keys() const { return authorised_.size(); }
+  size_t authorised_keys() const;
+  // Reads DIR/clients/*.pub again and authorises exactly those keys. When a file is unreadable
+  // or not a key, fails naming it and keeps the keys in use.
+  Status ReloadClients();
 
  private:
   CurveAuthenticator(zmq::context_t& context, std::string key_dir);
@@ -37,7 +45,9 @@ class CurveAuthenticator {
   void ReportFailedHandshake();
 
   std::string key_dir_;
-  // Binary (32-byte) public key -> the file that authorised it.
+  // Binary (32-byte) public key -> the file that authorised it. Read by the ZAP thread, replaced
+  // by ReloadClients on the control thread.
+  mutable std::mutex authorised_mutex_;
   std::unordered_map<std::string, std::string> authorised_;
   zmq::socket_t zap_;
   zmq::socket_t monitor_;  // the API socket's handshake failures

@@ -2,6 +2,7 @@
 key, plain-text clients and a replay of a captured session get nothing through, and the CLI says
 why within its --timeout."""
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -111,6 +112,44 @@ class CurveTest(unittest.TestCase):
         self.assertEqual(self.sg_list(), ["sg-admin"])
         self.assertIn("CURVE on: 2 authorised client key(s)", self.daemon.log())
         self.assertNotIn("unauthenticated", self.daemon.log())
+
+    def wait_for_log(self, text, count):
+        deadline = time.time() + 20
+        while self.daemon.log().count(text) < count:
+            self.assertLess(time.time(), deadline, self.daemon.log())
+            time.sleep(0.05)
+
+    def test_sighup_reloads_the_authorised_client_keys(self):
+        stranger = ["-k", self.path("stranger.key")]
+        self.assertEqual(cli(stranger + ["sg", "list"], self.endpoint, TIMEOUT).returncode, 1)
+        clients = os.path.join(self.keys, "clients")
+        with open(self.path("stranger.key")) as f:
+            public = [line for line in f.read().split() if line.startswith("public=")][0]
+        with open(os.path.join(clients, "stranger.pub"), "w") as f:
+            f.write(public + "\n")
+        self.daemon.process.send_signal(signal.SIGHUP)
+        self.wait_for_log("CURVE client keys reloaded", 1)
+        self.assertIn("3 authorised (1 added, 0 removed", self.daemon.log())
+        self.assertEqual(cli(stranger + ["sg", "list"], self.endpoint, TIMEOUT).returncode, 0)
+
+        admin_pub = [name for name in os.listdir(clients) if name.startswith("admin")]
+        self.assertEqual(len(admin_pub), 1, os.listdir(clients))
+        os.remove(os.path.join(clients, admin_pub[0]))
+        self.daemon.process.send_signal(signal.SIGHUP)
+        self.wait_for_log("CURVE client keys reloaded", 2)
+        self.assertIn("2 authorised (0 added, 1 removed", self.daemon.log())
+        result = self.as_admin("sg", "list")
+        self.assertEqual(result.returncode, 1, "a removed key is refused from the next connection")
+        self.assertIn("refused this client's CURVE key", result.stderr)
+
+        # A file that is not a key: the reload is refused, the keys in use stay.
+        with open(os.path.join(clients, "broken.pub"), "w") as f:
+            f.write("public=not-a-key\n")
+        self.daemon.process.send_signal(signal.SIGHUP)
+        self.wait_for_log("CURVE client keys not reloaded, the 2 in use are kept", 1)
+        self.assertIn("broken.pub", self.daemon.log())
+        self.assertEqual(cli(stranger + ["sg", "list"], self.endpoint, TIMEOUT).returncode, 0)
+        self.assertIsNone(self.daemon.process.poll(), "SIGHUP does not stop the daemon")
 
     def test_wrong_key_no_key_and_plain_text_get_nothing_through_and_a_clear_error(self):
         cases = {
