@@ -95,6 +95,21 @@ class JournalRecorderTest : public ::testing::Test {
     return daemon;
   }
 
+  // Writes a journal of `records` at the state path, as a daemon would have left it.
+  void WriteJournal(const std::vector<std::string>& records) {
+    fs::remove(path_);
+    JournalLoad load;
+    auto journal = StateJournal::Open(path_, &load);
+    ASSERT_TRUE(journal.ok());
+    for (const std::string& record : records) (*journal)->Append(record);
+    ASSERT_TRUE((*journal)->Sync().ok());
+  }
+  static std::string SgAdd(const std::string& id) {
+    MessageV0_Request request;
+    request.mutable_sg_add()->set_id(id);
+    return request.SerializeAsString();
+  }
+
   static std::vector<std::string> SomeChanges() {
     return {
         "nic_add { id: \"vnic_1\" mac: \"52:54:00:00:00:01\" vni: 42 ip: \"198.18.0.1\" "
@@ -221,15 +236,7 @@ TEST_F(JournalRecorderTest, ReplaySkipsTheMessagesAFrameRecordsAsRefused) {
   PutU32(&refusal, 1);  // the record just before
   PutU32(&refusal, 0);  // its first message
   for (bool with_refusal : {true, false}) {
-    fs::remove(path_);
-    {
-      JournalLoad load;
-      auto journal = StateJournal::Open(path_, &load);
-      ASSERT_TRUE(journal.ok());
-      (*journal)->Append(frame_record);
-      if (with_refusal) (*journal)->Append(refusal);
-      ASSERT_TRUE((*journal)->Sync().ok());
-    }
+    WriteJournal(with_refusal ? std::vector{frame_record, refusal} : std::vector{frame_record});
     auto daemon = Start();
     std::string dump = daemon->Dump();
     EXPECT_NE(dump.find("\"applied\""), std::string::npos) << with_refusal;
@@ -240,20 +247,10 @@ TEST_F(JournalRecorderTest, ReplaySkipsTheMessagesAFrameRecordsAsRefused) {
 }
 
 TEST_F(JournalRecorderTest, RefusalRecordOfNoFrameIsReportedNotApplied) {
-  {
-    JournalLoad load;
-    auto journal = StateJournal::Open(path_, &load);
-    ASSERT_TRUE(journal.ok());
-    MessageV0_Request request;
-    request.mutable_sg_add()->set_id("kept");
-    (*journal)->Append(request.SerializeAsString());
-    std::string refusal(std::string("\0\2", 2));
-    PutU32(&refusal, 1);  // points at the request: not a frame
-    PutU32(&refusal, 0);
-    (*journal)->Append(refusal);
-    (*journal)->Append(std::string("\0\7unknown", 9));
-    ASSERT_TRUE((*journal)->Sync().ok());
-  }
+  std::string refusal(std::string("\0\2", 2));
+  PutU32(&refusal, 1);  // points at the request: not a frame
+  PutU32(&refusal, 0);
+  WriteJournal({SgAdd("kept"), refusal, std::string("\0\7unknown", 9)});
   EXPECT_NE(Start()->Dump().find("kept"), std::string::npos);
   EXPECT_TRUE(fs::exists(path_ + ".replay-failed")) << "two records did not apply";
 }
@@ -327,20 +324,10 @@ TEST_F(JournalRecorderTest, UnreadableJournalIsAnErrorNotAnEmptyState) {
 }
 
 TEST_F(JournalRecorderTest, RecordsThatNoLongerApplyAreReportedAndTheJournalKept) {
-  {
-    JournalLoad load;
-    auto journal = StateJournal::Open(path_, &load);
-    ASSERT_TRUE(journal.ok());
-    MessageV0_Request good;
-    good.mutable_sg_add()->set_id("kept");
-    (*journal)->Append(good.SerializeAsString());
-    (*journal)->Append("\xff\xff not a request");
-    MessageV0_Request refused;
-    refused.mutable_sg_member_add()->set_sg_id("x");
-    refused.mutable_sg_member_add()->set_member("not an ip");
-    (*journal)->Append(refused.SerializeAsString());
-    ASSERT_TRUE((*journal)->Sync().ok());
-  }
+  MessageV0_Request refused;
+  refused.mutable_sg_member_add()->set_sg_id("x");
+  refused.mutable_sg_member_add()->set_member("not an ip");
+  WriteJournal({SgAdd("kept"), "\xff\xff not a request", refused.SerializeAsString()});
   auto daemon = Start();
   std::string dump = daemon->Dump();
   EXPECT_NE(dump.find("kept"), std::string::npos);
