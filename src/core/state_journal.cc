@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,7 +26,12 @@ std::string Errno(const std::string& what) { return what + ": " + std::strerror(
 // end: measured here, 0.7-1.7 ms, as long as the batch itself, so the sync did not overlap it.
 // Asking for a short slice (sched_attr.sched_runtime, honoured since Linux 6.12) makes the
 // wakeup preempt: 10 us. Best effort: older kernels ignore it, and failing changes nothing else.
+// The thread's policy and nice value are kept (an administrator's chrt or Nice= stays in force).
 void RequestShortSchedulingSlice() {
+  if (sched_getscheduler(0) != SCHED_OTHER) return;
+  errno = 0;
+  int nice = getpriority(PRIO_PROCESS, 0);  // this thread's: Linux keeps one per thread
+  if (errno != 0) return;
   struct SchedAttr {  // struct sched_attr of <linux/sched/types.h>, which clashes with glibc's
     uint32_t size;
     uint32_t sched_policy;
@@ -38,6 +44,7 @@ void RequestShortSchedulingSlice() {
   } attr{};
   attr.size = sizeof(attr);
   attr.sched_policy = SCHED_OTHER;
+  attr.sched_nice = nice;
   attr.sched_runtime = 100'000;  // ns
   (void)syscall(SYS_sched_setattr, 0, &attr, 0);
 }
