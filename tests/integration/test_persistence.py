@@ -199,6 +199,7 @@ class StreamClient:
         self.count = count
         self.batch = batch  # requests per frame
         self.pause = pause  # seconds between frames
+        self.per_run = None  # at most this many requests per run
         self.next = 0
         self.acked = []
         self.refused = []
@@ -213,7 +214,9 @@ class StreamClient:
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(endpoint)
         try:
-            while self.next < self.count:
+            sent = 0
+            while self.next < self.count and (self.per_run is None or sent < self.per_run):
+                sent += self.batch
                 planned = [planned_request(self.client, i)
                            for i in range(self.next, min(self.count, self.next + self.batch))]
                 batch = message_pb2.Messages()
@@ -321,11 +324,15 @@ class PersistenceTest(unittest.TestCase):
         state_file = self.path("state", "state.journal")
         daemon = self.start("first", state_file, dataplane=False)
         clients = [StreamClient(c, CHANGES // CLIENTS) for c in range(CLIENTS - 1)]
-        # Its frames spread over the run, so that the kill may fall in the middle of one.
+        # Three of its frames go to the first daemon, spread over the run; the others to the second:
+        # both the replay after the kill and the cut journals below then hold frames journaled
+        # ahead, whatever the speed of the build.
         clients.append(StreamClient(CLIENTS - 1, CHANGES // CLIENTS, batch=BATCH, pause=0.3))
+        clients[-1].per_run = 3 * BATCH
         kill_after = self.random.randint(CHANGES // 5, CHANGES // 2)
         started = time.time()
         self.stream(daemon.endpoint, clients, kill_after=kill_after, daemon=daemon)
+        self.assertGreaterEqual(clients[-1].next, BATCH, "a frame went to the first daemon")
         acked = sum(len(c.acked) for c in clients)
         print("killed -9 after %d answers (%d acknowledged, %d unknown) in %.1f s" %
               (kill_after, acked, sum(len(c.unknown) for c in clients), time.time() - started),
@@ -339,6 +346,7 @@ class PersistenceTest(unittest.TestCase):
         for client in clients:
             client.next -= len(client.unknown)
             client.unknown.clear()
+            client.per_run = None
         self.stream(second.endpoint, clients)
         self.assertEqual(sum(len(c.acked) + len(c.refused) for c in clients), CHANGES)
         second.kill()
