@@ -56,15 +56,22 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
 
 namespace {
 
+// Eight bytes of a key, loaded as one word (a 16-byte copy to the stack, which memcpy of the
+// whole prefix became, stalled the 8-byte loads after it: the burst's hottest instruction).
+inline uint64_t KeyWord(const PacketKey& key, int index) {
+  uint64_t word;
+  std::memcpy(&word, reinterpret_cast<const char*>(&key) + 8 * index, sizeof(word));
+  return word;
+}
+
 // Addresses, ports, family, protocol, TCP flags and fragment bits: the first 40 bytes of a key.
 bool SameHeader(const PacketKey& a, const PacketKey& b) {
   static_assert(offsetof(PacketKey, dst) == 16 && offsetof(PacketKey, src_port) == 32 &&
                 offsetof(PacketKey, family) == 36 && offsetof(PacketKey, proto) == 37 &&
                 offsetof(PacketKey, tcp_flags) == 38 && offsetof(PacketKey, fragment) == 39);
-  uint64_t x[5], y[5];
-  std::memcpy(x, &a, sizeof(x));
-  std::memcpy(y, &b, sizeof(y));
-  return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4])) == 0;
+  uint64_t differ = 0;
+  for (int i = 0; i < 5; ++i) differ |= KeyWord(a, i) ^ KeyWord(b, i);
+  return differ == 0;
 }
 
 }  // namespace

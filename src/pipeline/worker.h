@@ -96,8 +96,16 @@ class Worker {
   uint32_t PollVnic(const ForwardingTable& table, VnicPort& vnic);
   uint32_t PollHandoff(const ForwardingTable& table);
 
-  void ForwardFromVnic(const ForwardingTable& table, VnicPort& source, uint32_t vni,
-                       rte_mbuf* frame, const PacketKey* key);
+  // The local vnic the burst's previous frame went to: bursts are mostly runs to one
+  // destination, which then costs a compare instead of a hash lookup.
+  struct LastLocalRoute {
+    uint64_t mac = ~uint64_t{0};  // no MAC has this key (MacKey uses 48 bits)
+    VnicPort* vnic = nullptr;
+  };
+  // `vni`: the source vnic's VNI's forwarding (looked up once per burst), or null.
+  void ForwardFromVnic(const ForwardingTable& table, VnicPort& source, const VniForwarding* vni,
+                       uint32_t vni_id, rte_mbuf* frame, const PacketKey* key,
+                       LastLocalRoute& last);
   void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni, rte_mbuf* frame);
   void Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
              VnicPort* source, rte_mbuf* frame, const PacketKey* key = nullptr);
