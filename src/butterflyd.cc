@@ -38,9 +38,17 @@ void InstallSignalHandlers() {
   // No SA_RESTART: the API's poll must wake up with EINTR and see the stop flag.
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A reload need not cut a system call short: the API loop looks at the flag at least every
+  // 100 ms.
   action.sa_handler = OnReloadSignal;
+  action.sa_flags = SA_RESTART;
   sigaction(SIGHUP, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
+}
+
+int StoppedDuringStartup() {
+  LOG_INFO("butterflyd stopped during start-up (signal)");
+  return 0;
 }
 
 void Reload(butterfly::CurveAuthenticator* curve, const std::string& key_dir) {
@@ -76,6 +84,9 @@ int main(int argc, char** argv) {
   }
   LogInit("butterflyd", config.no_syslog ? LogSink::kStderr : LogSink::kSyslog, config.log_level);
   LOG_INFO("butterflyd %s starting", kButterflyVersion);
+  // From here on, SIGTERM/SIGINT stop the daemon cleanly and SIGHUP never kills it: a stop
+  // requested during start-up (a long state replay, DPDK's start) takes effect between its steps.
+  InstallSignalHandlers();
   for (const std::string& note : args.notes) LOG_INFO("config: %s", note.c_str());
 
   std::error_code error;
@@ -102,6 +113,7 @@ int main(int argc, char** argv) {
     }
     dataplane = std::move(*started);
   }
+  if (g_stop.load()) return StoppedDuringStartup();
   Controller controller(config.socket_dir, *dataplane);
   DispatcherLimits limits;
   Dispatcher dispatcher(controller, limits);
@@ -112,6 +124,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "butterflyd: %s\n", persistence.error().c_str());
     return 2;
   }
+  if (g_stop.load()) return StoppedDuringStartup();
 
   zmq::context_t context;
   ApiServer server(context, dispatcher, limits.max_frame_bytes);
@@ -129,7 +142,6 @@ int main(int argc, char** argv) {
   }
   LOG_INFO("api: listening on %s", config.endpoint.c_str());
 
-  InstallSignalHandlers();
   // Between requests: publish policies whose publication a burst of changes deferred.
   // And on SIGHUP, reload the CURVE client keys.
   auto periodic = [&controller, &curve, &config]() -> std::chrono::milliseconds {

@@ -170,6 +170,10 @@ Result<std::unique_ptr<JournalRecorder>> JournalRecorder::Restore(const std::str
         static_cast<unsigned long long>(load.dropped_at), load.dropped_reason.c_str(),
         load.records.size());
   }
+  if (!load.records.empty()) {
+    // A big journal takes a while: say what start-up is doing.
+    LOG_INFO("state: replaying %zu records of %s", load.records.size(), path.c_str());
+  }
   ReplayOutcome outcome = Replay(load.records, dispatcher);
   controller.FlushPolicies();
   double milliseconds =

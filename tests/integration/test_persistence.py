@@ -472,6 +472,46 @@ class PersistenceTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn("is in use by another butterflyd", result.stderr)
 
+    def test_signals_during_the_state_replay_neither_kill_nor_lose_it(self):
+        """systemctl reload or stop while a big journal replays: SIGHUP does not kill the daemon
+        (its default action would), SIGTERM stops it cleanly once the step in progress is done,
+        and the state is whole at the next start."""
+        state_file = self.path("state.journal")
+        daemon = self.start("first", state_file, dataplane=False)
+        context = zmq.Context()
+        self.addCleanup(context.term)
+        sock = context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        self.addCleanup(sock.close)
+        sock.connect(daemon.endpoint)
+        vnics = 40000  # a replay of a few hundred ms: the signals land during it
+        for b in range(vnics // 1000):
+            batch = message_pb2.Messages()
+            for i in range(1000):
+                message = batch.messages.add()
+                message.revision = 0
+                nic = message.message_0.request.nic_add
+                nic.id, nic.mac, nic.vni = "vnic_%d_%d" % (b, i), "52:54:00:00:01:01", 1 + i
+            sock.send(batch.SerializeToString())
+            self.assertTrue(sock.poll(60000), "no answer to a batch")
+            sock.recv()
+        self.assertEqual(daemon.stop(), 0)
+
+        replaying = self.start("second", state_file, wait=False, dataplane=False)
+        deadline = time.time() + 60
+        while "state: replaying" not in replaying.log() and replaying.process.poll() is None:
+            self.assertLess(time.time(), deadline, replaying.log())
+            time.sleep(0.001)
+        replaying.process.send_signal(signal.SIGHUP)
+        replaying.process.send_signal(signal.SIGTERM)
+        self.assertEqual(replaying.process.wait(60), 0, replaying.log())
+        log = replaying.log()
+        self.assertIn("butterflyd stopped during start-up (signal)", log)
+        self.assertNotIn("api: listening", log, "the API opened after the stop was asked for")
+
+        restarted = self.start("third", state_file, dataplane=False)
+        self.assertEqual(len(fetch_state(restarted.endpoint).nics), vnics)
+
     def test_change_the_journal_cannot_store_is_not_acknowledged(self):
         """The daemon runs with a file size limit (as a full disk would refuse writes): the change
         that does not fit is answered INTERNAL_ERROR; once space is back the journal is rewritten
