@@ -42,6 +42,16 @@ bool ApiServer::ReceiveGroup(std::vector<Request>* group) {
       LOG_DEBUG("api: dropped a message without a routing envelope");
       continue;
     }
+    if (admit_) {
+      // The key this session authenticated with may have been removed since (SIGHUP).
+      const char* user_id = zmq_msg_gets(parts.back().handle(), "User-Id");
+      if (!user_id || !admit_(user_id)) {
+        LOG_RATE_LIMITED(LogLevel::kWarning, 5, std::chrono::seconds(10),
+                         "api: dropped a request from CURVE key %s: no longer authorised",
+                         user_id ? user_id : "(none)");
+        continue;
+      }
+    }
     Request& request = group->emplace_back();
     request.body = std::move(parts.back());
     parts.pop_back();

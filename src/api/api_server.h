@@ -26,6 +26,8 @@ class ApiServer {
   Status Bind(const std::string& endpoint);
   // For settings other modules own, made before Bind (CURVE: api/curve_auth.h).
   zmq::socket_t& socket() { return socket_; }
+  // From then on, a request whose ZAP user id `admit` refuses is dropped unanswered (and logged).
+  void AdmitOnly(std::function<bool(std::string_view user_id)> admit) { admit_ = std::move(admit); }
   // Serves requests until `stop` is set or a client sends app_quit. `periodic` runs between
   // requests and returns how soon it wants to run again (at most `tick` later).
   void Serve(const std::atomic<bool>& stop,
@@ -46,6 +48,7 @@ class ApiServer {
   static constexpr size_t kMaxGroup = 64;
   zmq::socket_t socket_;
   Dispatcher& dispatcher_;
+  std::function<bool(std::string_view)> admit_;
 };
 
 }  // namespace butterfly

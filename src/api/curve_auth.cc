@@ -123,6 +123,17 @@ size_t CurveAuthenticator::authorised_keys() const {
   return authorised_.size();
 }
 
+bool CurveAuthenticator::IsAuthorised(std::string_view z85_key) const {
+  if (z85_key.size() != 40) return false;
+  char text[41];
+  z85_key.copy(text, 40);
+  text[40] = '\0';
+  std::string key(32, '\0');
+  if (!zmq_z85_decode(reinterpret_cast<uint8_t*>(key.data()), text)) return false;
+  std::lock_guard lock(authorised_mutex_);
+  return authorised_.count(key) > 0;
+}
+
 Status CurveAuthenticator::ReloadClients() {
   auto authorised = ReadAuthorised(key_dir_);
   if (!authorised) return Error{authorised.error()};
@@ -136,7 +147,7 @@ Status CurveAuthenticator::ReloadClients() {
   }
   LOG_INFO(
       "api: CURVE client keys reloaded from %s/clients/: %zu authorised (%zu added, %zu "
-      "removed; open sessions stay open)",
+      "removed; sessions of removed keys get nothing more through)",
       key_dir_.c_str(), authorised_keys(), added, removed);
   return Ok();
 }
@@ -195,13 +206,15 @@ void CurveAuthenticator::AnswerZapRequest() {
                      "api: refused a client from %s: mechanism '%s' is not CURVE", address.c_str(),
                      frame(5).c_str());
   }
+  // The user id every request of the session carries: checked again per request.
+  std::string user_id = allowed ? Z85(key) : std::string();
   std::vector<zmq::const_buffer> reply = {
       zmq::str_buffer("1.0"),
       zmq::buffer(request.size() > 1 ? request[1].data() : nullptr,
                   request.size() > 1 ? request[1].size() : 0),
       allowed ? zmq::str_buffer("200") : zmq::str_buffer("400"),
       allowed ? zmq::str_buffer("OK") : zmq::str_buffer("key not authorised"),
-      zmq::buffer(authorising_file),
+      zmq::buffer(user_id),
       zmq::str_buffer("")};
   zmq::send_multipart(zap_, reply);
 }
@@ -236,6 +249,8 @@ Result<std::unique_ptr<CurveAuthenticator>> SecureApi(zmq::context_t& context, A
   }
   auto auth = CurveAuthenticator::Start(context, server.socket(), key_dir);
   if (!auth) return Fail("--curve-keys: " + auth.error());
+  CurveAuthenticator* checker = auth->get();
+  server.AdmitOnly([checker](std::string_view user_id) { return checker->IsAuthorised(user_id); });
   if ((*auth)->authorised_keys() == 0) {
     LOG_WARNING("api: CURVE on, but %s/clients/ holds no *.pub key: every client is refused",
                 key_dir.c_str());

@@ -7,7 +7,8 @@
 //
 // The client keys are read again on ReloadClients (butterflyd: SIGHUP, `systemctl reload`), so a
 // key authorised with `butterfly keygen client --authorize DIR` or a deleted .pub file takes
-// effect without a restart. The check is made at the handshake: sessions already open stay open.
+// effect without a restart. The key is checked at the handshake and again on every request, so
+// a session opened with a key removed since gets nothing more through.
 #pragma once
 
 #include <memory>
@@ -34,6 +35,9 @@ class CurveAuthenticator {
   CurveAuthenticator& operator=(const CurveAuthenticator&) = delete;
 
   size_t authorised_keys() const;
+  // Whether the client key a request came with (its ZAP user id: the key in Z85) is authorised
+  // now. Called by the control thread for every request.
+  bool IsAuthorised(std::string_view z85_key) const;
   // Reads DIR/clients/*.pub again and authorises exactly those keys. When a file is unreadable
   // or not a key, fails naming it and keeps the keys in use.
   Status ReloadClients();

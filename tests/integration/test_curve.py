@@ -102,6 +102,25 @@ class CurveTest(unittest.TestCase):
     def as_admin(self, *args, endpoint=None, timeout=TIMEOUT):
         return cli(["-k", self.path("admin.key")] + list(args), endpoint or self.endpoint, timeout)
 
+    def admin_session(self):
+        """A raw REQ socket authenticated with the admin key (closed at the test's end)."""
+        keys = {}
+        with open(self.path("admin.key")) as f:
+            for line in f.read().split():
+                if "=" in line:
+                    name, value = line.split("=", 1)
+                    keys[name] = value.encode()
+        context = zmq.Context()
+        self.addCleanup(context.term)
+        sock = context.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        self.addCleanup(sock.close)
+        sock.curve_serverkey = keys["server"]
+        sock.curve_publickey = keys["public"]
+        sock.curve_secretkey = keys["secret"]
+        sock.connect(self.endpoint)
+        return sock
+
     def sg_list(self):
         result = self.as_admin("sg", "list")
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -132,6 +151,16 @@ class CurveTest(unittest.TestCase):
         self.assertIn("3 authorised (1 added, 0 removed", self.daemon.log())
         self.assertEqual(cli(stranger + ["sg", "list"], self.endpoint, TIMEOUT).returncode, 0)
 
+        # A session the admin key opened before its removal: served before, nothing after.
+        session = self.admin_session()
+        status = message_pb2.Messages()
+        message = status.messages.add()
+        message.revision = 0
+        message.message_0.request.app_status = True
+        session.send(status.SerializeToString())
+        self.assertTrue(session.poll(TIMEOUT * 1000), "the open session is served")
+        session.recv()
+
         admin_pub = [name for name in os.listdir(clients) if name.startswith("admin")]
         self.assertEqual(len(admin_pub), 1, os.listdir(clients))
         os.remove(os.path.join(clients, admin_pub[0]))
@@ -141,6 +170,9 @@ class CurveTest(unittest.TestCase):
         result = self.as_admin("sg", "list")
         self.assertEqual(result.returncode, 1, "a removed key is refused from the next connection")
         self.assertIn("refused this client's CURVE key", result.stderr)
+        session.send(status.SerializeToString())
+        self.assertEqual(session.poll(1500), 0, "a session of a removed key was still served")
+        self.wait_for_log("no longer authorised", 1)
 
         # A file that is not a key: the reload is refused, the keys in use stay.
         with open(os.path.join(clients, "broken.pub"), "w") as f:
