@@ -447,7 +447,9 @@ int main(int argc, char** argv) {
   {
     std::string dataplane_endpoint = "ipc://" + dir + "/dataplane";
     pid_t dataplane_pid =
-        StartDaemon(daemon, dataplane_endpoint, dir, {"--state-file", "none", "--workers", "1"});
+        StartDaemon(daemon, dataplane_endpoint, dir,
+                    // No PCI probe: the bench must not touch the machine's own NICs.
+                    {"--state-file", "none", "--workers", "1", "--dpdk-args", "--no-pci"});
     Requester dataplane_client(context, dataplane_endpoint);
     proto::Messages status;
     Add(status)->set_app_status(true);
