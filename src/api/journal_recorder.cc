@@ -98,7 +98,9 @@ ReplayOutcome Replay(const std::vector<std::string>& records, Dispatcher& dispat
       if (!dispatcher.DecodeFrame(record.substr(2), &frame, &refusal) || frame.has_encrypted()) {
         continue;
       }
-      const std::set<uint32_t>& skip = refused[i];
+      static const std::set<uint32_t> kNone;
+      auto listed = refused.find(i);
+      const std::set<uint32_t>& skip = listed != refused.end() ? listed->second : kNone;
       for (int m = 0; m < frame.messages_size(); ++m) {
         if (!IsStateChange(frame.messages(m)) || skip.contains(static_cast<uint32_t>(m))) continue;
         add(std::move(*frame.mutable_messages(m)->mutable_message_0()->mutable_request()),
