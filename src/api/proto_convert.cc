@@ -298,7 +298,8 @@ void FdbToProto(const Controller& controller, const MessageV0_FdbListReq& reques
     auto peers = model.vni_peers().find(vni);
     if (peers != model.vni_peers().end()) {
       for (const IpAddress& peer : peers->second) out->add_peer(peer.ToString());
-    } else {
+    } else if (controller.dataplane().VtepFamily() != IpFamily::kV6) {
+      // An IPv6 underlay has no group: without peers, nothing floods to remote VTEPs.
       out->set_multicast_group(IpAddress::V4(0xe6000000u | vni).ToString());
     }
   }

@@ -251,10 +251,14 @@ Status Controller::RemoveMember(const std::string& sg_id, const IpAddress& membe
 
 namespace {
 
-Status ValidateVtep(const std::string& what, const IpAddress& vtep) {
-  if (!vtep.is_v4()) {
-    return Fail(what + " " + vtep.ToString() +
-                ": VTEPs are IPv4 (outer IPv6 is not supported yet)");
+// `family`: that of this host's VTEP address, which tunnels use at both ends (none: no underlay).
+Status ValidateVtep(const std::string& what, const IpAddress& vtep,
+                    std::optional<IpFamily> family) {
+  if (family && vtep.family != *family) {
+    return Fail(what + " " + vtep.ToString() + " is " + (vtep.is_v4() ? "IPv4" : "IPv6") +
+                ", but this host's VTEP address (-i) is " +
+                (*family == IpFamily::kV4 ? "IPv4" : "IPv6") +
+                ": the two ends of a tunnel share a family");
   }
   if (vtep.IsUnspecified() || vtep.IsMulticast()) {
     return Fail(what + " " + vtep.ToString() + " is not a unicast address");
@@ -273,7 +277,9 @@ Status Controller::SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers
   if (auto valid = ValidateVni(vni); !valid) return valid;
   std::vector<IpAddress> unique = WithoutDuplicates(peers);
   for (const IpAddress& peer : unique) {
-    if (auto valid = ValidateVtep("vni " + std::to_string(vni) + ": peer", peer); !valid) {
+    if (auto valid =
+            ValidateVtep("vni " + std::to_string(vni) + ": peer", peer, dataplane_.VtepFamily());
+        !valid) {
       return valid;
     }
   }
@@ -283,8 +289,11 @@ Status Controller::SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers
     return Ok();
   }
   dataplane_.SetVniPeers(vni, unique);
+  std::string without_peers = dataplane_.VtepFamily() == IpFamily::kV6
+                                  ? "floods to no remote VTEP (an IPv6 underlay has no group)"
+                                  : "floods to its multicast group";
   LOG_INFO("vni %u: %s", vni,
-           unique.empty() ? "floods to its multicast group"
+           unique.empty() ? without_peers.c_str()
                           : ("floods to " + std::to_string(unique.size()) + " peer(s)").c_str());
   model_.SetVniPeers(vni, std::move(unique));
   return Ok();
@@ -294,7 +303,9 @@ Status Controller::AddStaticMac(uint32_t vni, const MacAddress& mac, const IpAdd
   std::string where = "fdb vni " + std::to_string(vni) + " mac " + mac.ToString();
   if (auto valid = ValidateVni(vni); !valid) return valid;
   if (mac.IsMulticast() || mac.IsZero()) return Fail(where + ": not a unicast MAC address");
-  if (auto valid = ValidateVtep(where + ": vtep", vtep); !valid) return valid;
+  if (auto valid = ValidateVtep(where + ": vtep", vtep, dataplane_.VtepFamily()); !valid) {
+    return valid;
+  }
   for (const auto& [id, vnic] : model_.vnics()) {
     if (vnic.vni == vni && vnic.mac == mac) {
       return Fail(where + ": that is local nic " + id + "'s MAC");

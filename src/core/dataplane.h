@@ -106,6 +106,8 @@ class Dataplane {
     (void)vtep;
   }
   virtual std::vector<LearnedMac> LearnedMacs() const { return {}; }
+  // The family of the VTEP address (-i), which every remote VTEP shares; nothing without one.
+  virtual std::optional<IpFamily> VtepFamily() const { return std::nullopt; }
 
   // The vnic's tracked flows (nic_export), and their import into a vnic (nic_add with fw_data):
   // a live-migrated VM keeps its established connections.

@@ -60,12 +60,12 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
   }
   if (!config.vtep_ip.empty()) {
     auto vtep = IpAddress::Parse(config.vtep_ip);
-    if (!vtep || !vtep->is_v4()) {
-      return Fail("--ip " + config.vtep_ip +
-                  ": an IPv6 VTEP (outer IPv6) is not supported yet; "
-                  "give an IPv4 address");
+    if (!vtep || vtep->IsUnspecified() || vtep->IsMulticast()) {
+      return Fail("--ip " + config.vtep_ip + ": not a unicast IPv4 or IPv6 address");
     }
-    std::memcpy(&vtep_ip_, vtep->bytes.data(), 4);
+    ipv6_underlay_ = !vtep->is_v4();
+    vtep_ip_ = VtepIp{};
+    std::memcpy(vtep_ip_.data(), vtep->bytes.data(), ipv6_underlay_ ? 16 : 4);
     UnderlayPortConfig port_config;
     port_config.port = config.dpdk_port;
     port_config.tx_queues = static_cast<uint16_t>(workers);
@@ -82,6 +82,12 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
         "port %u",
         port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2], port->mac[3],
         port->mac[4], port->mac[5], port->mtu, config.vtep_ip.c_str(), config.vxlan_port);
+    if (ipv6_underlay_) {
+      LOG_INFO(
+          "underlay: VXLAN over IPv6; a VNI's broadcast and unknown traffic reaches remote "
+          "VTEPs only through its peers (vni peers set): the original's multicast groups are "
+          "IPv4");
+    }
   } else {
     LOG_WARNING("underlay: none (no --ip): vnics talk within this host only");
   }
@@ -209,9 +215,11 @@ Status DpdkDataplane::AddVnic(const Vnic& vnic, const std::string& path) {
   Status attached;
   switch (vnic.type) {
     case VnicType::kTap: {
-      unsigned mtu = underlay_ ? MaxInnerFrame(UnderlayInfo{true, 0, {}, 0, underlay_->mtu}) -
-                                     static_cast<unsigned>(sizeof(EthernetHeader))
-                               : 0;
+      UnderlayInfo underlay;
+      underlay.ipv6 = ipv6_underlay_;
+      if (underlay_) underlay.mtu = underlay_->mtu;
+      unsigned mtu =
+          underlay_ ? MaxInnerFrame(underlay) - static_cast<unsigned>(sizeof(EthernetHeader)) : 0;
       auto fd = CreateTapInterface(path, vnic.mac.bytes.data(), mtu);
       if (fd) {
         port->set_tap_fd(*fd);
@@ -359,10 +367,11 @@ std::optional<DataplaneStats> DpdkDataplane::Stats() const {
 
 namespace {
 
-uint32_t Ipv4NetworkOrder(const IpAddress& ip) {
-  uint32_t address;
-  std::memcpy(&address, ip.bytes.data(), 4);
-  return address;
+// An API address as a VTEP of this underlay (the controller checked its family).
+VtepIp VtepOf(const IpAddress& ip) {
+  VtepIp vtep{};
+  std::memcpy(vtep.data(), ip.bytes.data(), ip.is_v4() ? 4 : 16);
+  return vtep;
 }
 
 }  // namespace
@@ -374,7 +383,7 @@ void DpdkDataplane::SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peer
   } else {
     auto& list = vni_peers_[vni];
     list.clear();
-    for (const IpAddress& peer : peers) list.push_back(Ipv4NetworkOrder(peer));
+    for (const IpAddress& peer : peers) list.push_back(VtepOf(peer));
   }
   Rebuild();
 }
@@ -384,11 +393,16 @@ void DpdkDataplane::SetStaticMac(uint32_t vni, const MacAddress& mac,
   std::lock_guard lock(mutex_);
   auto key = std::make_pair(vni, MacKey(mac.bytes.data()));
   if (vtep) {
-    static_macs_[key] = Ipv4NetworkOrder(*vtep);
+    static_macs_[key] = VtepOf(*vtep);
   } else {
     static_macs_.erase(key);
   }
   Rebuild();
+}
+
+std::optional<IpFamily> DpdkDataplane::VtepFamily() const {
+  if (!underlay_) return std::nullopt;
+  return ipv6_underlay_ ? IpFamily::kV6 : IpFamily::kV4;
 }
 
 std::vector<LearnedMac> DpdkDataplane::LearnedMacs() const {
@@ -408,7 +422,8 @@ std::vector<LearnedMac> DpdkDataplane::LearnedMacs() const {
     entry.vni = key.first;
     for (int i = 0; i < 6; ++i)
       entry.mac.bytes[i] = static_cast<uint8_t>(key.second >> (40 - 8 * i));
-    entry.vtep = IpAddress::V4(ntohl(learned.vtep));
+    entry.vtep.family = ipv6_underlay_ ? IpFamily::kV6 : IpFamily::kV4;
+    entry.vtep.bytes = learned.vtep;
     entry.idle_seconds = now - std::min(now, last_seen);
     out.push_back(entry);
   }
@@ -424,6 +439,7 @@ void DpdkDataplane::Rebuild() {
     table->underlay.port = underlay_->id;
     table->underlay.mac = underlay_->mac;
     table->underlay.vtep_ip = vtep_ip_;
+    table->underlay.ipv6 = ipv6_underlay_;
     table->underlay.mtu = underlay_->mtu;
     table->underlay.vxlan_port = config_.vxlan_port;
     table->underlay.rx_queues = underlay_->rx_queues;
@@ -440,13 +456,15 @@ void DpdkDataplane::Rebuild() {
       table->vni_storage.push_back(std::make_unique<VniForwarding>());
       vni = table->vni_storage.back().get();
       vni->vni = settings.vni;
-      if (underlay_) vni->multicast_group = DefaultMulticastGroup(settings.vni);
+      if (underlay_ && !ipv6_underlay_) {
+        vni->multicast_group = VtepOfIpv4(DefaultMulticastGroup(settings.vni));
+      }
     }
     vni->local_vnics.push_back(port.get());
     local_macs[settings.vni].emplace_back(MacKey(settings.mac.data()), port.get());
   }
   std::map<uint32_t, std::vector<std::pair<uint64_t, const RemoteMac*>>> remote_macs;
-  auto add_remote = [&](std::pair<uint32_t, uint64_t> key, uint32_t vtep, uint32_t last_seen,
+  auto add_remote = [&](std::pair<uint32_t, uint64_t> key, const VtepIp& vtep, uint32_t last_seen,
                         bool is_static) {
     if (!vnis.contains(key.first)) return;  // no local vnic in that VNI: nothing to reach
     table->remote_storage.push_back(std::make_unique<RemoteMac>());
@@ -465,17 +483,19 @@ void DpdkDataplane::Rebuild() {
   for (auto& [id, vni] : vnis) {
     if (auto peers = vni_peers_.find(id); peers != vni_peers_.end()) {
       vni->flood_vteps = peers->second;
-      vni->multicast_group = 0;
+      vni->multicast_group = VtepIp{};
     }
     vni->local_macs = FlatMap<uint64_t, VnicPort*, MixHash>(local_macs[id]);
     vni->remote_macs = FlatMap<uint64_t, const RemoteMac*, MixHash>(remote_macs[id]);
-    if (vni->flood_vteps.empty() && vni->multicast_group) groups.push_back(vni->multicast_group);
+    if (vni->flood_vteps.empty() && !IsUnset(vni->multicast_group)) {
+      groups.push_back(Ipv4OfVtep(vni->multicast_group));
+    }
     vni_items.emplace_back(id, vni);
   }
   table->vnis = FlatMap<uint64_t, const VniForwarding*, MixHash>(vni_items);
   table->vnics_by_index = FlatMap<uint64_t, VnicPort*, MixHash>(by_index);
-  std::vector<std::pair<uint64_t, MacBytes>> neighbors(neighbors_.begin(), neighbors_.end());
-  table->neighbors = FlatMap<uint64_t, MacBytes, MixHash>(neighbors);
+  std::vector<std::pair<VtepIp, MacBytes>> neighbors(neighbors_.begin(), neighbors_.end());
+  table->neighbors = FlatMap<VtepIp, MacBytes, VtepHash>(neighbors);
   if (groups != published_groups_) {
     published_groups_ = groups;
     ++groups_version_;

@@ -40,12 +40,13 @@ class DpdkDataplane final : public Dataplane {
   void SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) override;
   void SetStaticMac(uint32_t vni, const MacAddress& mac, std::optional<IpAddress> vtep) override;
   std::vector<LearnedMac> LearnedMacs() const override;
+  std::optional<IpFamily> VtepFamily() const override;
   Result<std::string> ExportFlows(const Vnic& vnic) override;
   Status ImportFlows(const Vnic& vnic, const std::string& flows) override;
 
  private:
   struct RemoteEntry {
-    uint32_t vtep = 0;  // network order
+    VtepIp vtep{};
     uint32_t last_seen = 0;
   };
 
@@ -66,7 +67,8 @@ class DpdkDataplane final : public Dataplane {
   std::vector<unsigned> worker_lcores_;
   rte_mempool* pool_ = nullptr;
   std::optional<UnderlayPort> underlay_;
-  uint32_t vtep_ip_ = 0;  // network order
+  VtepIp vtep_ip_{};
+  bool ipv6_underlay_ = false;  // the VTEP address's family: that of every tunnel
   std::unique_ptr<RcuDomain> rcu_;
   std::unique_ptr<FilterEngine> filter_engine_;
   std::unique_ptr<VhostDriver> vhost_;
@@ -77,10 +79,10 @@ class DpdkDataplane final : public Dataplane {
 
   mutable std::mutex mutex_;  // guards everything below (control side only)
   std::map<std::string, std::unique_ptr<VnicPort>> vnics_;
-  std::map<std::pair<uint32_t, uint64_t>, RemoteEntry> learned_;   // (vni, mac) -> VTEP
-  std::map<std::pair<uint32_t, uint64_t>, uint32_t> static_macs_;  // (vni, mac) -> VTEP
-  std::map<uint32_t, std::vector<uint32_t>> vni_peers_;            // network order
-  std::map<uint32_t, MacBytes> neighbors_;                         // IPv4 -> MAC
+  std::map<std::pair<uint32_t, uint64_t>, RemoteEntry> learned_;  // (vni, mac) -> VTEP
+  std::map<std::pair<uint32_t, uint64_t>, VtepIp> static_macs_;   // (vni, mac) -> VTEP
+  std::map<uint32_t, std::vector<VtepIp>> vni_peers_;
+  std::map<VtepIp, MacBytes> neighbors_;  // resolved by ARP or NDP
   std::vector<uint32_t> published_groups_;
   uint64_t groups_version_ = 0;
   uint32_t last_ageing_s_ = 0;

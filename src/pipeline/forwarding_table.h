@@ -6,10 +6,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "core/packet_headers.h"
+#include "jit/packet_key.h"
 #include "pipeline/flat_map.h"
 #include "pipeline/vnic_port.h"
 
@@ -20,8 +22,35 @@ inline uint64_t MacKey(const uint8_t* mac) {
          uint64_t{mac[3]} << 16 | uint64_t{mac[4]} << 8 | mac[5];
 }
 
+// A VTEP's address, in the underlay's family: IPv6, or IPv4 in the first four bytes (network
+// order) and zeros after, as PacketKey holds addresses. One underlay has one family.
+using VtepIp = IpBytes;
+
+inline VtepIp VtepOfIpv4(uint32_t network_order) {
+  VtepIp ip{};
+  std::memcpy(ip.data(), &network_order, 4);
+  return ip;
+}
+inline uint32_t Ipv4OfVtep(const VtepIp& ip) {
+  uint32_t network_order;
+  std::memcpy(&network_order, ip.data(), 4);
+  return network_order;
+}
+inline bool IsUnset(const VtepIp& ip) { return ip == VtepIp{}; }
+inline bool IsMulticastVtep(const VtepIp& ip, bool ipv6) {
+  return ipv6 ? ip[0] == 0xff : (ip[0] >> 4) == 0xe;
+}
+
+struct VtepHash {
+  size_t operator()(const VtepIp& ip) const {
+    uint64_t words[2];
+    std::memcpy(words, ip.data(), 16);
+    return MixHash()(words[0] ^ (words[1] * 0x9e3779b97f4a7c15ULL));
+  }
+};
+
 struct RemoteMac {
-  uint32_t vtep = 0;  // IPv4, network order
+  VtepIp vtep{};
   bool is_static = false;
   // Seconds (the dataplane's clock) when traffic from this MAC was last decapsulated.
   mutable std::atomic<uint32_t> last_seen{0};
@@ -34,15 +63,16 @@ struct VniForwarding {
   FlatMap<uint64_t, const RemoteMac*, MixHash> remote_macs;
   // Remote flood targets: the configured peers (head-end replication), else the VNI's
   // multicast group.
-  std::vector<uint32_t> flood_vteps;  // network order
-  uint32_t multicast_group = 0;       // network order; 0 when peers are set
+  std::vector<VtepIp> flood_vteps;
+  VtepIp multicast_group{};  // unset when peers are set, and on an IPv6 underlay
 };
 
 struct UnderlayInfo {
   bool present = false;
   uint16_t port = 0;
   MacBytes mac{};
-  uint32_t vtep_ip = 0;  // network order
+  bool ipv6 = false;  // the outer headers' family: that of the VTEP address
+  VtepIp vtep_ip{};
   uint32_t mtu = 1500;
   uint16_t vxlan_port = 4789;  // host order
   uint16_t rx_queues = 1;
@@ -52,9 +82,9 @@ struct ForwardingTable {
   FlatMap<uint64_t, const VniForwarding*, MixHash> vnis;
   FlatMap<uint64_t, VnicPort*, MixHash> vnics_by_index;
   std::vector<std::vector<VnicPort*>> vnics_by_worker;
-  FlatMap<uint64_t, MacBytes, MixHash> neighbors;  // IPv4 (network order) -> MAC
-  std::vector<uint32_t> multicast_groups;          // to join on the underlay
-  uint64_t groups_version = 0;                     // changes when multicast_groups does
+  FlatMap<VtepIp, MacBytes, VtepHash> neighbors;  // resolved by ARP or NDP
+  std::vector<uint32_t> multicast_groups;         // IPv4, network order: to join on the underlay
+  uint64_t groups_version = 0;                    // changes when multicast_groups does
   UnderlayInfo underlay;
 
   // Storage of what the maps point to.

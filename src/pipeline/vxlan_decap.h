@@ -1,5 +1,7 @@
 // Stage: VXLAN decapsulation (RFC 7348) of what arrives on the underlay for this VTEP: outer
-// Ethernet/IPv4/UDP/VXLAN checked and stripped, leaving the inner frame.
+// Ethernet/IP/UDP/VXLAN checked and stripped, leaving the inner frame. The outer IP family is the
+// underlay's (that of the VTEP address); over IPv4 the header checksum is checked, over IPv6 the
+// UDP checksum is not (the inner frame carries its own).
 #pragma once
 
 #include <rte_mbuf.h>
@@ -14,7 +16,7 @@ namespace butterfly {
 
 struct DecapResult {
   uint32_t vni = 0;
-  uint32_t outer_src = 0;    // the sending VTEP, network order
+  VtepIp outer_src{};        // the sending VTEP
   MacBytes outer_src_mac{};  // its MAC, or the router's before it: the next hop back to it
 };
 

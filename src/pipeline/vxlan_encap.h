@@ -1,6 +1,8 @@
-// Stage: VXLAN encapsulation (RFC 7348) over IPv4: outer headers prepended in the mbuf's
-// headroom, the UDP source port taken from the inner flow's hash (ECMP entropy), the outer IPv4
-// checksum computed (the UDP checksum is zero, as RFC 7348 recommends over IPv4).
+// Stage: VXLAN encapsulation (RFC 7348): outer headers prepended in the mbuf's headroom, the UDP
+// source port taken from the inner flow's hash (ECMP entropy). Over IPv4 the outer header
+// checksum is computed and the UDP checksum is zero, as RFC 7348 recommends; over IPv6 (the
+// underlay's family follows the VTEP address) the UDP checksum covers the whole packet, as
+// receivers such as Linux require by default, and the flow label carries the hash too.
 #pragma once
 
 #include <rte_mbuf.h>
@@ -13,14 +15,18 @@
 
 namespace butterfly {
 
-// Frames longer than this (inner Ethernet header included) do not fit the tunnel.
-inline uint32_t MaxInnerFrame(const UnderlayInfo& underlay) {
-  return underlay.mtu - (kVxlanIpv4Overhead - sizeof(EthernetHeader));
+inline uint32_t VxlanOverhead(const UnderlayInfo& underlay) {
+  return static_cast<uint32_t>(underlay.ipv6 ? kVxlanIpv6Overhead : kVxlanIpv4Overhead);
 }
 
-// Encapsulates `frame` for `vni` towards `vtep` (network order) reached through `next_hop`.
-// Returns why it could not (too big, no headroom); the frame is then unchanged.
-std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, uint32_t vtep,
+// Frames longer than this (inner Ethernet header included) do not fit the tunnel.
+inline uint32_t MaxInnerFrame(const UnderlayInfo& underlay) {
+  return underlay.mtu - (VxlanOverhead(underlay) - sizeof(EthernetHeader));
+}
+
+// Encapsulates `frame` for `vni` towards `vtep` reached through `next_hop`. Returns why it could
+// not (too big, no headroom); the frame is then unchanged.
+std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, const VtepIp& vtep,
                                      const MacBytes& next_hop, const UnderlayInfo& underlay,
                                      uint16_t ip_id);
 

@@ -34,8 +34,6 @@ DropReason ReasonOf(Verdict verdict) {
   }
 }
 
-bool IsMulticastIpv4(uint32_t address) { return (ntohl(address) >> 28) == 0xe; }
-
 // Idle loops before the first sleep: a burst that pauses briefly finds the worker still spinning.
 constexpr uint32_t kSpinLoops = 256;
 
@@ -313,7 +311,7 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
   // Targets: the VNI's other local vnics; from a vnic, also the remote VTEPs.
   VnicPort* locals[64];
   uint32_t local_count = 0;
-  uint32_t remotes[64];
+  VtepIp remotes[64];
   uint32_t remote_count = 0;
   if (vni) {
     for (VnicPort* vnic : vni->local_vnics) {
@@ -321,10 +319,10 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
     }
     if (source && table.underlay.present) {
       if (!vni->flood_vteps.empty()) {
-        for (uint32_t vtep : vni->flood_vteps) {
+        for (const VtepIp& vtep : vni->flood_vteps) {
           if (remote_count < 64) remotes[remote_count++] = vtep;
         }
-      } else if (vni->multicast_group) {
+      } else if (!IsUnset(vni->multicast_group)) {
         remotes[remote_count++] = vni->multicast_group;
       }
     }
@@ -352,16 +350,17 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
   }
 }
 
-void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep, VnicPort* source,
-                        rte_mbuf* frame) {
+void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep,
+                        VnicPort* source, rte_mbuf* frame) {
   if (!table.underlay.present) {
     Drop(frame, DropReason::kNoRoute, source);
     return;
   }
   uint64_t start = rte_rdtsc();
   MacBytes next_hop;
-  if (IsMulticastIpv4(vtep)) {
-    next_hop = MulticastMacOfIpv4(ntohl(vtep));
+  if (IsMulticastVtep(vtep, table.underlay.ipv6)) {
+    next_hop = table.underlay.ipv6 ? MulticastMacOfIpv6(vtep.data())
+                                   : MulticastMacOfIpv4(ntohl(Ipv4OfVtep(vtep)));
   } else if (const MacBytes* neighbor = table.neighbors.Find(vtep)) {
     next_hop = *neighbor;
   } else {
@@ -469,13 +468,17 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
     rte_mbuf* packet = packets[i];
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
     uint16_t ether_type = EtherTypeOf(packet);
-    if (ether_type == kEthTypeArp) {
+    bool neighbor_discovery = table.underlay.ipv6
+                                  ? ether_type == kEthTypeIpv6 && IsNeighborDiscovery(packet)
+                                  : ether_type == kEthTypeArp;
+    if (neighbor_discovery) {
       uint64_t arp_start = rte_rdtsc();
-      ArpOutcome outcome = HandleUnderlayArp(packet, table.underlay);
+      ArpOutcome outcome = table.underlay.ipv6 ? HandleUnderlayNdp(packet, table.underlay)
+                                               : HandleUnderlayArp(packet, table.underlay);
       if (outcome.learn) {
         LearnEvent event{kLearnNeighbor, {}, 0, 0, outcome.sender_ip};
         std::memcpy(event.mac, outcome.sender_mac.data(), 6);
-        Report(event, uint64_t{outcome.sender_ip} << 32 | MacKey(outcome.sender_mac.data()) >> 16);
+        Report(event, VtepHash()(outcome.sender_ip) ^ MacKey(outcome.sender_mac.data()));
       }
       if (outcome.reply) {
         if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
@@ -503,7 +506,7 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
       // Glean the way back from the tunnel packet itself: replies need no ARP round trip.
       LearnEvent event{kLearnNeighbor, {}, 0, 0, decap->outer_src};
       std::memcpy(event.mac, decap->outer_src_mac.data(), 6);
-      Report(event, uint64_t{decap->outer_src} << 32 | MacKey(event.mac) >> 16);
+      Report(event, VtepHash()(decap->outer_src) ^ MacKey(event.mac));
     }
     const uint8_t* src = EthernetOf(packet)->src.data();
     if (!IsMulticastMac(src)) Learn(*vni, src, decap->outer_src);
@@ -530,7 +533,7 @@ uint32_t Worker::PollHandoff(const ForwardingTable& table) {
   return n;
 }
 
-void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, uint32_t vtep) {
+void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep) {
   uint64_t key = MacKey(mac);
   if (const RemoteMac* const* remote = vni.remote_macs.Find(key)) {
     if ((*remote)->vtep == vtep || (*remote)->is_static) {
@@ -544,7 +547,7 @@ void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, uint32_t vtep) 
   if (vni.local_macs.Find(key)) return;  // a local MAC seen from afar: not a remote one
   LearnEvent event{kLearnRemoteMac, {}, 0, vni.vni, vtep};
   std::memcpy(event.mac, mac, 6);
-  Report(event, key ^ (uint64_t{vni.vni} << 48) ^ (uint64_t{vtep} << 16));
+  Report(event, key ^ (uint64_t{vni.vni} << 48) ^ VtepHash()(vtep));
 }
 
 void Worker::Report(const LearnEvent& event, uint64_t dedup_key) {
@@ -556,12 +559,15 @@ void Worker::Report(const LearnEvent& event, uint64_t dedup_key) {
   (void)rte_ring_mp_enqueue_elem(shared_.learn, &copy, sizeof(LearnEvent));
 }
 
-void Worker::MaybeResolve(const ForwardingTable& table, uint32_t vtep) {
-  auto& slot = arp_sent_[MixHash()(vtep) & (arp_sent_.size() - 1)];
-  if (slot.first == vtep && slot.second == now_s_) return;  // one request per second
-  slot = {vtep, now_s_};
+void Worker::MaybeResolve(const ForwardingTable& table, const VtepIp& vtep) {
+  uint64_t hash = VtepHash()(vtep);
+  auto& slot = arp_sent_[hash & (arp_sent_.size() - 1)];
+  if (slot.first == hash && slot.second == now_s_) return;  // one request per second
+  slot = {hash, now_s_};
   uint64_t start = rte_rdtsc();
-  rte_mbuf* request = BuildArpRequest(shared_.pool, table.underlay, vtep);
+  rte_mbuf* request = table.underlay.ipv6
+                          ? BuildNeighborSolicitation(shared_.pool, table.underlay, vtep)
+                          : BuildArpRequest(shared_.pool, table.underlay, Ipv4OfVtep(vtep));
   if (!request) return;
   if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
   underlay_tx_[underlay_tx_count_++] = request;

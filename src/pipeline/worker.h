@@ -32,9 +32,9 @@ struct LearnEvent {
   uint8_t mac[6];
   uint8_t pad;
   uint32_t vni;
-  uint32_t ip;  // network order
+  VtepIp ip;
 };
-static_assert(sizeof(LearnEvent) == 16);
+static_assert(sizeof(LearnEvent) == 28);  // rte_ring elements: a multiple of 4 bytes
 enum LearnKind : uint8_t { kLearnRemoteMac = 1, kLearnNeighbor = 2 };
 
 inline constexpr uint16_t kBurst = 32;
@@ -109,7 +109,7 @@ class Worker {
   void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni, rte_mbuf* frame);
   void Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
              VnicPort* source, rte_mbuf* frame, const PacketKey* key = nullptr);
-  void SendToVtep(const ForwardingTable& table, uint32_t vni, uint32_t vtep, VnicPort* source,
+  void SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep, VnicPort* source,
                   rte_mbuf* frame);
   void Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key = nullptr);
   void FlushDeliveries(const ForwardingTable& table);
@@ -120,9 +120,9 @@ class Worker {
   uint16_t FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
                         rte_mbuf** frames, const PacketKey** keys, uint16_t n, PacketKey* scratch,
                         Stage stage);
-  void Learn(const VniForwarding& vni, const uint8_t* mac, uint32_t vtep);
+  void Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep);
   void Report(const LearnEvent& event, uint64_t dedup_key);
-  void MaybeResolve(const ForwardingTable& table, uint32_t vtep);
+  void MaybeResolve(const ForwardingTable& table, const VtepIp& vtep);
   void MaybeJoinGroups(const ForwardingTable& table);
 
   // Sleeps offline until traffic (event-driven) or a nap's end; returns false when the re-check
@@ -159,7 +159,7 @@ class Worker {
 
   // Rate limits, direct-mapped: one report per (key, second).
   std::array<std::pair<uint64_t, uint32_t>, 256> reported_{};
-  std::array<std::pair<uint32_t, uint32_t>, 64> arp_sent_{};
+  std::array<std::pair<uint64_t, uint32_t>, 64> arp_sent_{};  // (VtepHash, second)
   uint64_t joined_version_ = 0;
   uint32_t joined_at_s_ = 0;
 };

@@ -123,6 +123,63 @@ class VxlanTest(DaemonTestCase):
             self.assertIn(udp_checksum.split(",")[0], ("1", "3"),
                           "outer UDP checksum good, or zero (RFC 7348 over IPv4)")
 
+    def test_ipv6_underlay_two_hosts_resolve_each_other_and_carry_traffic(self):
+        """VTEPs with IPv6 addresses: each resolves the other by neighbour discovery, floods to
+        its peers (an IPv6 underlay has no multicast group), learns, and carries ping and TCP."""
+        end_a, end_b = self.lab.veth("ua", "ub")
+        host_a = self.host("a", end_a, "2001:db8:100::1")
+        host_b = self.host("b", end_b, "2001:db8:100::2")
+        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        vm_b, ns_b = self.vm(host_b, "vb", "198.18.0.2")
+        refused = self.run_cli("vni", "peers", str(VNI), "198.18.100.2", endpoint=host_a.endpoint)
+        self.assertEqual(refused.returncode, 1)
+        self.assertIn("is IPv4, but this host's VTEP address (-i) is IPv6", refused.stderr)
+        self.ok("vni", "peers", str(VNI), "2001:db8:100::2", endpoint=host_a.endpoint)
+        self.ok("vni", "peers", str(VNI), "2001:db8:100::1", endpoint=host_b.endpoint)
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4))
+        self.lab.serve_tcp(ns_b, "198.18.0.2", 8080)
+        self.assertTrue(self.lab.tcp_request(ns_a, "198.18.0.2", 8080))
+        learned = [m for m in self.fdb(host_a)["macs"] if m["kind"] == "learned"]
+        self.assertEqual([(m["mac"], m["vtep"]) for m in learned], [("52:54:00:00:01:62", "2001:db8:100::2")])
+        stages = self.stages(host_a)
+        self.assertGreater(stages["vxlan_encap"]["packets"], 0)
+        self.assertGreater(stages["vxlan_decap"]["packets"], 0)
+        self.assertGreater(stages["vtep"]["packets"], 0, "neighbour solicitations and advertisements")
+
+    def test_ipv6_underlay_linux_kernel_vxlan_interoperates(self):
+        end_a, end_k = self.lab.veth("ua", "uk")
+        host_a = self.host("a", end_a, "2001:db8:100::1")
+        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        self.ok("vni", "peers", str(VNI), "2001:db8:100::2", endpoint=host_a.endpoint)
+        kernel = self.lab.netns("kv")
+        self.lab.move(end_k, kernel)
+        self.lab.run(kernel, ["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=0" % end_k])
+        self.lab.run(kernel, ["ip", "addr", "add", "2001:db8:100::2/64", "dev", end_k, "nodad"])
+        # The kernel's VXLAN device in the same VNI, its unknown traffic to our VTEP (with UDP
+        # checksums, as Linux sends and requires over IPv6 by default).
+        self.lab.run(kernel, ["ip", "link", "add", "vx42", "type", "vxlan", "id", str(VNI), "local", "2001:db8:100::2",
+                              "remote", "2001:db8:100::1", "dev", end_k, "dstport", "4789"])
+        self.lab.run(kernel, ["ip", "link", "set", "vx42", "address", "52:54:00:00:02:02", "mtu", "1430"])
+        self.lab.run(kernel, ["ip", "addr", "add", "198.18.0.2/24", "dev", "vx42"])
+        self.lab.run(kernel, ["ip", "link", "set", "vx42", "up"])
+        for device in ("vx42", end_k):
+            self.lab.run(kernel, ["ethtool", "-K", device, "tx", "off"])
+        capture = self.lab.popen(kernel, ["tshark", "-i", end_k, "-n", "-l", "-c", "4", "-f", "udp port 4789",
+                                          "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "vxlan.vni",
+                                          "-e", "ipv6.src", "-e", "udp.srcport", "-e", "udp.checksum.status"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.5)  # tshark starting
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4), "Butterfly VM -> kernel VXLAN")
+        self.lab.serve_tcp(ns_a, "198.18.0.1", 8080)
+        self.assertTrue(self.lab.tcp_request(kernel, "198.18.0.1", 8080), "kernel VXLAN -> Butterfly VM")
+        lines = capture.communicate(timeout=20)[0].split("\n")
+        ours = [line.split("\t") for line in lines if line.startswith("%d\t2001:db8:100::1" % VNI)]
+        self.assertTrue(ours, lines)
+        for vni, src, src_port, udp_checksum in ours:
+            self.assertGreaterEqual(int(src_port.split(",")[0]), 49152)
+            # Wireshark's checksum status: 0 bad, 1 good, 2 unverified, 3 not present.
+            self.assertEqual(udp_checksum.split(",")[0], "1", "outer UDP checksum good")
+
     def test_malformed_underlay_packets_are_counted_and_dropped(self):
         end_a, end_x = self.lab.veth("ua", "ux")
         host_a = self.host("a", end_a, "198.18.100.1")
@@ -162,6 +219,52 @@ class VxlanTest(DaemonTestCase):
         after = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
         for reason in frames:
             self.assertGreaterEqual(after[reason] - before[reason], 1, reason)
+        self.assertTrue(self.ok("nic", "list", endpoint=host_a.endpoint).strip(), "the daemon still serves")
+
+    def test_malformed_ipv6_underlay_packets_are_counted_and_dropped(self):
+        end_a, end_x = self.lab.veth("ua", "ux")
+        host_a = self.host("a", end_a, "2001:db8:100::1")
+        self.vm(host_a, "va", "198.18.0.1")
+        outside = self.lab.netns("ox")
+        self.lab.move(end_x, outside)
+        mac = self.lab.run(outside, ["cat", "/sys/class/net/%s/address" % end_x]).stdout.strip()
+
+        def ipv6(payload, next_header=17, length=None, hop_limit=64):
+            return struct.pack("!IHBB16s16s", 6 << 28, len(payload) if length is None else length, next_header,
+                               hop_limit, socket.inet_pton(socket.AF_INET6, "2001:db8:100::9"),
+                               socket.inet_pton(socket.AF_INET6, "2001:db8:100::1")) + payload
+
+        def udp(dst_port, payload):
+            return struct.pack("!HHHH", 50000, dst_port, 8 + len(payload), 0) + payload
+
+        inner = b"\x52\x54\x00\x00\x01\x61" + b"\x52\x54\x00\x00\x09\x09" + b"\x08\x06" + b"\x00" * 28
+        good_vxlan = struct.pack("!II", 0x08000000, VNI << 8)
+        frames = {
+            "bad_vxlan": ipv6(udp(4789, struct.pack("!II", 0, VNI << 8) + inner)),
+            "not_vxlan": ipv6(udp(5000, good_vxlan + inner)),
+            "malformed": ipv6(udp(4789, good_vxlan + inner[:6])),
+            "unknown_vni": ipv6(udp(4789, struct.pack("!II", 0x08000000, 4242 << 8) + inner)),
+        }
+        # Also malformed: a payload length past the frame's end.
+        past_the_end = ipv6(udp(4789, good_vxlan + inner), length=400)
+        # A neighbour solicitation for our VTEP that a router forwarded (hop limit 64, not 255,
+        # which RFC 4861 makes invalid): it must not disturb the daemon.
+        solicitation = ipv6(struct.pack("!BBHI16s", 135, 0, 0, 0, socket.inet_pton(socket.AF_INET6, "2001:db8:100::1"))
+                            + b"\x01\x01" + bytes.fromhex(mac.replace(":", "")), next_header=58)
+        before = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
+        inject = ("import socket,sys\n"
+                  "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
+                  "s.bind((sys.argv[1],0))\n"
+                  "for f in sys.argv[2:]: s.send(bytes.fromhex(f))\n")
+        packets = [(b"\xff" * 6 + bytes.fromhex(mac.replace(":", "")) + b"\x86\xdd" + frame).hex()
+                   for frame in list(frames.values()) + [past_the_end, solicitation]]
+        self.lab.run(outside, ["/usr/bin/python3", "-c", inject, end_x] + packets)
+        time.sleep(0.5)
+        after = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
+        for reason in frames:
+            self.assertGreaterEqual(after[reason] - before[reason], 1, reason)
+        self.assertGreaterEqual(after["malformed"] - before["malformed"], 2, "and the one past the end")
+        self.assertEqual([m for m in self.fdb(host_a)["macs"] if m["kind"] != "local"], [], "nothing learnt")
         self.assertTrue(self.ok("nic", "list", endpoint=host_a.endpoint).strip(), "the daemon still serves")
 
 

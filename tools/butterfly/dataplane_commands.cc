@@ -206,9 +206,10 @@ void AddFdb(CLI::App& app, Command* command) {
       for (const auto& v : response->vni_list()) {
         std::string targets;
         for (const auto& peer : v.peer()) targets += (targets.empty() ? "" : ", ") + peer;
-        floods.AddRow({std::to_string(v.vni()), targets.empty()
-                                                    ? "multicast group " + v.multicast_group()
-                                                    : "peers " + targets});
+        std::string group = v.multicast_group().empty()
+                                ? "no remote VTEP (IPv6 underlay: set peers)"
+                                : "multicast group " + v.multicast_group();
+        floods.AddRow({std::to_string(v.vni()), targets.empty() ? group : "peers " + targets});
       }
       output.out << "\n";
       floods.Print(output.out);
@@ -226,9 +227,10 @@ void AddVni(CLI::App& app, Command* command) {
   CLI::App* set = vni->add_subcommand(
       "peers",
       "Flood the VNI's broadcast and unknown traffic to these VTEPs (head-end "
-      "replication); with no peer, back to the VNI's multicast group (the default)");
+      "replication); with no peer, back to the VNI's multicast group (the default; an IPv6 "
+      "underlay has none: its VNIs flood to their peers only)");
   set->add_option("VNI", *id, "VXLAN network")->required()->check(CLI::Range(0u, (1u << 24) - 1));
-  set->add_option("PEER", *peers, "remote VTEPs (IPv4)");
+  set->add_option("PEER", *peers, "remote VTEPs (the family of this host's VTEP, -i)");
   set->footer(
       "Example:\n  butterfly vni peers 42 198.18.0.2 198.18.0.3\n"
       "  butterfly vni peers 42        # multicast group 230.0.0.42 again");
