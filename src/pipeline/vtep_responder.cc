@@ -150,7 +150,10 @@ ArpOutcome HandleUnderlayNdp(rte_mbuf* frame, const UnderlayInfo& underlay) {
     // The target's MAC: its option, else the frame's source (RFC 4861 7.2.5 allows omitting it).
     auto mac = LinkAddressOption(options, options_length, kNdOptionTargetLinkAddress);
     MacBytes sender = mac ? *mac : rte_pktmbuf_mtod(frame, const EthernetHeader*)->src;
-    if (nd->target != underlay.vtep_ip && nd->target[0] != 0xff && !IsMulticastMac(sender.data())) {
+    // As with ARP: answers to us, and announcements to all nodes; not every exchange seen.
+    bool to_us = ip->dst == underlay.vtep_ip || ip->dst[0] == 0xff;
+    if (to_us && nd->target != underlay.vtep_ip && nd->target[0] != 0xff &&
+        !IsMulticastMac(sender.data())) {
       outcome.learn = true;
       outcome.sender_ip = nd->target;
       outcome.sender_mac = sender;
