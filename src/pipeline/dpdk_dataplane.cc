@@ -495,7 +495,7 @@ void DpdkDataplane::Rebuild() {
   table->vnis = FlatMap<uint64_t, const VniForwarding*, MixHash>(vni_items);
   table->vnics_by_index = FlatMap<uint64_t, VnicPort*, MixHash>(by_index);
   std::vector<std::pair<VtepIp, MacBytes>> neighbors(neighbors_.begin(), neighbors_.end());
-  table->neighbors = FlatMap<VtepIp, MacBytes, VtepHash>(neighbors);
+  table->neighbors = FlatMap<VtepIp, MacBytes, VtepHash, VtepEqual>(neighbors);
   if (groups != published_groups_) {
     published_groups_ = groups;
     ++groups_version_;

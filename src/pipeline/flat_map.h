@@ -4,12 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
 namespace butterfly {
 
-template <typename Key, typename Value, typename Hash>
+template <typename Key, typename Value, typename Hash, typename Equal = std::equal_to<Key>>
 class FlatMap {
  public:
   FlatMap() = default;
@@ -20,7 +21,7 @@ class FlatMap {
     mask_ = capacity - 1;
     for (const auto& [key, value] : items) {
       size_t index = Hash()(key) & mask_;
-      while (slots_[index].used && !(slots_[index].key == key)) index = (index + 1) & mask_;
+      while (slots_[index].used && !Equal()(slots_[index].key, key)) index = (index + 1) & mask_;
       slots_[index] = Slot{key, value, true};
     }
     size_ = items.size();
@@ -31,7 +32,7 @@ class FlatMap {
     for (size_t index = Hash()(key) & mask_;; index = (index + 1) & mask_) {
       const Slot& slot = slots_[index];
       if (!slot.used) return nullptr;
-      if (slot.key == key) return &slot.value;
+      if (Equal()(slot.key, key)) return &slot.value;
     }
   }
   size_t size() const { return size_; }

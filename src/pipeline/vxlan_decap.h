@@ -7,7 +7,6 @@
 #include <rte_mbuf.h>
 
 #include <cstdint>
-#include <optional>
 
 #include "pipeline/counters.h"
 #include "pipeline/forwarding_table.h"
@@ -20,8 +19,10 @@ struct DecapResult {
   MacBytes outer_src_mac{};  // its MAC, or the router's before it: the next hop back to it
 };
 
-// On success the mbuf holds the inner frame; otherwise it is untouched and `*reason` says why.
-std::optional<DecapResult> VxlanDecap(rte_mbuf* packet, const UnderlayInfo& underlay,
-                                      DropReason* reason);
+// On success (true) the mbuf holds the inner frame and `*result` describes it; otherwise it is
+// untouched and `*reason` says why. (An out-parameter: GCC assembled a returned optional on the
+// stack with narrow stores and read it back wide, which stalled every packet.)
+bool VxlanDecap(rte_mbuf* packet, const UnderlayInfo& underlay, DecapResult* result,
+                DropReason* reason);
 
 }  // namespace butterfly

@@ -490,26 +490,26 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
       continue;
     }
     DropReason reason;
-    auto decap = VxlanDecap(packet, table.underlay, &reason);
-    if (!decap) {
+    DecapResult tunnel;
+    if (!VxlanDecap(packet, table.underlay, &tunnel, &reason)) {
       counters_.stages[static_cast<int>(Stage::kVxlanDecap)].drops.Add(1);
       Drop(packet, reason);
       continue;
     }
-    const VniForwarding* vni = table.FindVni(decap->vni);
+    const VniForwarding* vni = table.FindVni(tunnel.vni);
     if (!vni) {
       Drop(packet, DropReason::kUnknownVni);
       continue;
     }
     ++decapped;
-    if (!table.neighbors.Find(decap->outer_src)) {
+    if (!table.neighbors.Find(tunnel.outer_src)) {
       // Glean the way back from the tunnel packet itself: replies need no ARP round trip.
-      LearnEvent event{kLearnNeighbor, {}, 0, 0, decap->outer_src};
-      std::memcpy(event.mac, decap->outer_src_mac.data(), 6);
-      Report(event, VtepHash()(decap->outer_src) ^ MacKey(event.mac));
+      LearnEvent event{kLearnNeighbor, {}, 0, 0, tunnel.outer_src};
+      std::memcpy(event.mac, tunnel.outer_src_mac.data(), 6);
+      Report(event, VtepHash()(tunnel.outer_src) ^ MacKey(event.mac));
     }
     const uint8_t* src = EthernetOf(packet)->src.data();
-    if (!IsMulticastMac(src)) Learn(*vni, src, decap->outer_src);
+    if (!IsMulticastMac(src)) Learn(*vni, src, tunnel.outer_src);
     ForwardFromUnderlay(table, *vni, packet);
   }
   AccountOuter(Stage::kVxlanDecap, decapped, start, nested_before);
@@ -536,7 +536,7 @@ uint32_t Worker::PollHandoff(const ForwardingTable& table) {
 void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep) {
   uint64_t key = MacKey(mac);
   if (const RemoteMac* const* remote = vni.remote_macs.Find(key)) {
-    if ((*remote)->vtep == vtep || (*remote)->is_static) {
+    if (SameVtep((*remote)->vtep, vtep) || (*remote)->is_static) {
       // Refresh only when the second changed: a store per packet would bounce the cache line.
       if ((*remote)->last_seen.load(std::memory_order_relaxed) != now_s_) {
         (*remote)->last_seen.store(now_s_, std::memory_order_relaxed);
