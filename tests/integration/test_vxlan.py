@@ -87,6 +87,33 @@ class VxlanTest(DaemonTestCase):
         self.ok("vni", "peers", str(VNI), endpoint=host_a.endpoint)
         self.assertEqual(self.fdb(host_a)["vnis"][0]["multicast_group"], "230.0.0.42")
 
+    def exchange_with_kernel_vxlan(self, kernel, end_k, ns_a, mtu, vtep, fields, tshark_options=()):
+        """Finishes the kernel's vx42 (MAC, MTU, 198.18.0.2/24), then captures the tunnel on the
+        kernel's side while the Butterfly VM (198.18.0.1) pings it and it opens a TCP connection
+        to the VM. Returns tshark's `fields` of the tunnel packets from our `vtep`."""
+        self.lab.run(kernel, ["ip", "link", "set", "vx42", "address", "52:54:00:00:02:02", "mtu", str(mtu)])
+        self.lab.run(kernel, ["ip", "addr", "add", "198.18.0.2/24", "dev", "vx42"])
+        self.lab.run(kernel, ["ip", "link", "set", "vx42", "up"])
+        # veth hands over partially checksummed frames (the "hardware" would finish them); a real
+        # NIC would complete the inner TCP checksum, so make the kernel do it here.
+        for device in ("vx42", end_k):
+            self.lab.run(kernel, ["ethtool", "-K", device, "tx", "off"])
+        command = ["tshark", "-i", end_k, "-n", "-l", "-c", "4", "-f", "udp port 4789",
+                   "-o", "udp.check_checksum:TRUE"] + list(tshark_options) + ["-T", "fields", "-e", "vxlan.vni"]
+        for field in fields:
+            command += ["-e", field]
+        capture = self.lab.popen(kernel, command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.5)  # tshark starting
+        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4), "Butterfly VM -> kernel VXLAN")
+        self.lab.serve_tcp(ns_a, "198.18.0.1", 8080)
+        self.assertTrue(self.lab.tcp_request(kernel, "198.18.0.1", 8080), "kernel VXLAN -> Butterfly VM")
+        lines = capture.communicate(timeout=20)[0].split("\n")
+        # A field holds one value per header that has it, the outer header's first.
+        rows = [line.split("\t") for line in lines]
+        ours = [row[1:] for row in rows if len(row) > 1 and row[0] == str(VNI) and row[1].split(",")[0] == vtep]
+        self.assertTrue(ours, lines)
+        return ours
+
     def test_linux_kernel_vxlan_interoperates(self):
         end_a, end_k = self.lab.veth("ua", "uk")
         host_a = self.host("a", end_a, "198.18.100.1")
@@ -96,26 +123,10 @@ class VxlanTest(DaemonTestCase):
         # The kernel's VXLAN device in the same VNI, flooding to the same multicast group.
         self.lab.run(kernel, ["ip", "link", "add", "vx42", "type", "vxlan", "id", str(VNI), "group", "230.0.0.42",
                               "dev", end_k, "dstport", "4789", "ttl", "8"])
-        self.lab.run(kernel, ["ip", "link", "set", "vx42", "address", "52:54:00:00:02:02", "mtu", "1450"])
-        self.lab.run(kernel, ["ip", "addr", "add", "198.18.0.2/24", "dev", "vx42"])
-        self.lab.run(kernel, ["ip", "link", "set", "vx42", "up"])
-        # veth hands over partially checksummed frames (the "hardware" would finish them); a real
-        # NIC would complete the inner TCP checksum, so make the kernel do it here.
-        for device in ("vx42", end_k):
-            self.lab.run(kernel, ["ethtool", "-K", device, "tx", "off"])
-        capture = self.lab.popen(kernel, ["tshark", "-i", end_k, "-n", "-l", "-c", "4", "-f", "udp port 4789",
-                                          "-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE", "-T", "fields", "-e", "vxlan.vni",
-                                          "-e", "ip.src", "-e", "ip.checksum.status", "-e", "udp.srcport",
-                                          "-e", "udp.checksum.status"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(1.5)  # tshark starting
-        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4), "Butterfly VM -> kernel VXLAN")
-        self.lab.serve_tcp(ns_a, "198.18.0.1", 8080)
-        self.assertTrue(self.lab.tcp_request(kernel, "198.18.0.1", 8080), "kernel VXLAN -> Butterfly VM")
-        lines = capture.communicate(timeout=20)[0].split("\n")
-        ours = [line.split("\t") for line in lines if line.startswith("%d\t198.18.100.1" % VNI)]
-        self.assertTrue(ours, lines)
-        for vni, src, ip_checksum, src_port, udp_checksum in ours:
+        ours = self.exchange_with_kernel_vxlan(kernel, end_k, ns_a, 1450, "198.18.100.1",
+                                               ["ip.src", "ip.checksum.status", "udp.srcport", "udp.checksum.status"],
+                                               ["-o", "ip.check_checksum:TRUE"])
+        for src, ip_checksum, src_port, udp_checksum in ours:
             # Wireshark's checksum status: 0 bad, 1 good, 2 unverified, 3 not present.
             # One value per IP (UDP) header: the outer one first, then the inner packet's.
             self.assertEqual(set(ip_checksum.split(",")), {"1"}, "tshark: IPv4 checksums good")
@@ -159,114 +170,78 @@ class VxlanTest(DaemonTestCase):
         # checksums, as Linux sends and requires over IPv6 by default).
         self.lab.run(kernel, ["ip", "link", "add", "vx42", "type", "vxlan", "id", str(VNI), "local", "2001:db8:100::2",
                               "remote", "2001:db8:100::1", "dev", end_k, "dstport", "4789"])
-        self.lab.run(kernel, ["ip", "link", "set", "vx42", "address", "52:54:00:00:02:02", "mtu", "1430"])
-        self.lab.run(kernel, ["ip", "addr", "add", "198.18.0.2/24", "dev", "vx42"])
-        self.lab.run(kernel, ["ip", "link", "set", "vx42", "up"])
-        for device in ("vx42", end_k):
-            self.lab.run(kernel, ["ethtool", "-K", device, "tx", "off"])
-        capture = self.lab.popen(kernel, ["tshark", "-i", end_k, "-n", "-l", "-c", "4", "-f", "udp port 4789",
-                                          "-o", "udp.check_checksum:TRUE", "-T", "fields", "-e", "vxlan.vni",
-                                          "-e", "ipv6.src", "-e", "udp.srcport", "-e", "udp.checksum.status"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(1.5)  # tshark starting
-        self.assertTrue(self.lab.ping(ns_a, "198.18.0.2", count=4), "Butterfly VM -> kernel VXLAN")
-        self.lab.serve_tcp(ns_a, "198.18.0.1", 8080)
-        self.assertTrue(self.lab.tcp_request(kernel, "198.18.0.1", 8080), "kernel VXLAN -> Butterfly VM")
-        lines = capture.communicate(timeout=20)[0].split("\n")
-        ours = [line.split("\t") for line in lines if line.startswith("%d\t2001:db8:100::1" % VNI)]
-        self.assertTrue(ours, lines)
-        for vni, src, src_port, udp_checksum in ours:
+        ours = self.exchange_with_kernel_vxlan(kernel, end_k, ns_a, 1430, "2001:db8:100::1",
+                                               ["ipv6.src", "udp.srcport", "udp.checksum.status"])
+        for src, src_port, udp_checksum in ours:
             self.assertGreaterEqual(int(src_port.split(",")[0]), 49152)
             # Wireshark's checksum status: 0 bad, 1 good, 2 unverified, 3 not present.
             self.assertEqual(udp_checksum.split(",")[0], "1", "outer UDP checksum good")
 
-    def test_malformed_underlay_packets_are_counted_and_dropped(self):
+    def inject_malformed_tunnel_packets(self, vtep, ip, ether_type, extra=()):
+        """A host with VTEP `vtep`, and a namespace on its underlay that sends it tunnel packets
+        wrong in each way a drop reason names (`ip(payload, **options)` wraps them in the outer IP
+        header), then `extra(ip, mac)` more. Returns the host and its drop counters' increase."""
         end_a, end_x = self.lab.veth("ua", "ux")
-        host_a = self.host("a", end_a, "198.18.100.1")
-        vm_a, ns_a = self.vm(host_a, "va", "198.18.0.1")
+        host_a = self.host("a", end_a, vtep)
+        self.vm(host_a, "va", "198.18.0.1")
         outside = self.lab.netns("ox")
         self.lab.move(end_x, outside, "198.18.100.9/24")
         mac = self.lab.run(outside, ["cat", "/sys/class/net/%s/address" % end_x]).stdout.strip()
-        ether_dst = b"\xff" * 6
 
-        def ipv4(payload, proto=17, dst="198.18.100.1"):
-            header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0,
-                                 socket.inet_aton("198.18.100.9"), socket.inet_aton(dst))
+        def udp(dst_port, payload):
+            return struct.pack("!HHHH", 50000, dst_port, 8 + len(payload), 0) + payload
+
+        inner = b"\x52\x54\x00\x00\x01\x61" + b"\x52\x54\x00\x00\x09\x09" + b"\x08\x06" + b"\x00" * 28
+        good_vxlan = struct.pack("!II", 0x08000000, VNI << 8)
+        frames = {
+            "bad_vxlan": ip(udp(4789, struct.pack("!II", 0, VNI << 8) + inner)),
+            "not_vxlan": ip(udp(5000, good_vxlan + inner)),
+            "malformed": ip(udp(4789, good_vxlan + inner[:6])),
+            "unknown_vni": ip(udp(4789, struct.pack("!II", 0x08000000, 4242 << 8) + inner)),
+        }
+        before = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
+        inject = ("import socket,sys\n"
+                  "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
+                  "s.bind((sys.argv[1],0))\n"
+                  "for f in sys.argv[2:]: s.send(bytes.fromhex(f))\n")
+        packets = [(b"\xff" * 6 + bytes.fromhex(mac.replace(":", "")) + ether_type + frame).hex()
+                   for frame in list(frames.values()) + list(extra(ip, mac, udp, good_vxlan + inner))]
+        self.lab.run(outside, ["/usr/bin/python3", "-c", inject, end_x] + packets)
+        time.sleep(0.5)
+        after = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
+        for reason in frames:
+            self.assertGreaterEqual(after[reason] - before[reason], 1, reason)
+        self.assertTrue(self.ok("nic", "list", endpoint=host_a.endpoint).strip(), "the daemon still serves")
+        return host_a, {reason: after[reason] - before[reason] for reason in after}
+
+    def test_malformed_underlay_packets_are_counted_and_dropped(self):
+        def ipv4(payload):
+            header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, 17, 0,
+                                 socket.inet_aton("198.18.100.9"), socket.inet_aton("198.18.100.1"))
             checksum = sum(struct.unpack("!10H", header))
             checksum = ~((checksum & 0xffff) + (checksum >> 16)) & 0xffff
             return header[:10] + struct.pack("!H", checksum) + header[12:] + payload
 
-        def udp(dst_port, payload):
-            return struct.pack("!HHHH", 50000, dst_port, 8 + len(payload), 0) + payload
-
-        inner = b"\x52\x54\x00\x00\x01\x61" + b"\x52\x54\x00\x00\x09\x09" + b"\x08\x06" + b"\x00" * 28
-        good_vxlan = struct.pack("!II", 0x08000000, VNI << 8)
-        frames = {
-            "bad_vxlan": ipv4(udp(4789, struct.pack("!II", 0, VNI << 8) + inner)),
-            "not_vxlan": ipv4(udp(5000, good_vxlan + inner)),
-            "malformed": ipv4(udp(4789, good_vxlan + inner[:6])),
-            "unknown_vni": ipv4(udp(4789, struct.pack("!II", 0x08000000, 4242 << 8) + inner)),
-        }
-        before = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
-        inject = ("import socket,sys\n"
-                  "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
-                  "s.bind((sys.argv[1],0))\n"
-                  "for f in sys.argv[2:]: s.send(bytes.fromhex(f))\n")
-        packets = [(ether_dst + bytes.fromhex(mac.replace(":", "")) + b"\x08\x00" + frame).hex()
-                   for frame in frames.values()]
-        self.lab.run(outside, ["/usr/bin/python3", "-c", inject, end_x] + packets)
-        time.sleep(0.5)
-        after = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
-        for reason in frames:
-            self.assertGreaterEqual(after[reason] - before[reason], 1, reason)
-        self.assertTrue(self.ok("nic", "list", endpoint=host_a.endpoint).strip(), "the daemon still serves")
+        self.inject_malformed_tunnel_packets("198.18.100.1", ipv4, b"\x08\x00", lambda *_: [])
 
     def test_malformed_ipv6_underlay_packets_are_counted_and_dropped(self):
-        end_a, end_x = self.lab.veth("ua", "ux")
-        host_a = self.host("a", end_a, "2001:db8:100::1")
-        self.vm(host_a, "va", "198.18.0.1")
-        outside = self.lab.netns("ox")
-        self.lab.move(end_x, outside)
-        mac = self.lab.run(outside, ["cat", "/sys/class/net/%s/address" % end_x]).stdout.strip()
-
-        def ipv6(payload, next_header=17, length=None, hop_limit=64):
+        def ipv6(payload, next_header=17, length=None):
             return struct.pack("!IHBB16s16s", 6 << 28, len(payload) if length is None else length, next_header,
-                               hop_limit, socket.inet_pton(socket.AF_INET6, "2001:db8:100::9"),
+                               64, socket.inet_pton(socket.AF_INET6, "2001:db8:100::9"),
                                socket.inet_pton(socket.AF_INET6, "2001:db8:100::1")) + payload
 
-        def udp(dst_port, payload):
-            return struct.pack("!HHHH", 50000, dst_port, 8 + len(payload), 0) + payload
+        def extra(ip, mac, udp, tunnel_payload):
+            # Also malformed: a payload length past the frame's end.
+            yield ip(udp(4789, tunnel_payload), length=400)
+            # A neighbour solicitation for our VTEP that a router forwarded (hop limit 64, not
+            # 255, which RFC 4861 makes invalid): it must not disturb the daemon.
+            target = socket.inet_pton(socket.AF_INET6, "2001:db8:100::1")
+            yield ip(struct.pack("!BBHI16s", 135, 0, 0, 0, target) + b"\x01\x01" + bytes.fromhex(mac.replace(":", "")),
+                     next_header=58)
 
-        inner = b"\x52\x54\x00\x00\x01\x61" + b"\x52\x54\x00\x00\x09\x09" + b"\x08\x06" + b"\x00" * 28
-        good_vxlan = struct.pack("!II", 0x08000000, VNI << 8)
-        frames = {
-            "bad_vxlan": ipv6(udp(4789, struct.pack("!II", 0, VNI << 8) + inner)),
-            "not_vxlan": ipv6(udp(5000, good_vxlan + inner)),
-            "malformed": ipv6(udp(4789, good_vxlan + inner[:6])),
-            "unknown_vni": ipv6(udp(4789, struct.pack("!II", 0x08000000, 4242 << 8) + inner)),
-        }
-        # Also malformed: a payload length past the frame's end.
-        past_the_end = ipv6(udp(4789, good_vxlan + inner), length=400)
-        # A neighbour solicitation for our VTEP that a router forwarded (hop limit 64, not 255,
-        # which RFC 4861 makes invalid): it must not disturb the daemon.
-        solicitation = ipv6(struct.pack("!BBHI16s", 135, 0, 0, 0, socket.inet_pton(socket.AF_INET6, "2001:db8:100::1"))
-                            + b"\x01\x01" + bytes.fromhex(mac.replace(":", "")), next_header=58)
-        before = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
-        inject = ("import socket,sys\n"
-                  "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW)\n"
-                  "s.bind((sys.argv[1],0))\n"
-                  "for f in sys.argv[2:]: s.send(bytes.fromhex(f))\n")
-        packets = [(b"\xff" * 6 + bytes.fromhex(mac.replace(":", "")) + b"\x86\xdd" + frame).hex()
-                   for frame in list(frames.values()) + [past_the_end, solicitation]]
-        self.lab.run(outside, ["/usr/bin/python3", "-c", inject, end_x] + packets)
-        time.sleep(0.5)
-        after = json.loads(self.ok("--json", "stats", endpoint=host_a.endpoint))["workers"][0]["drops"]
-        for reason in frames:
-            self.assertGreaterEqual(after[reason] - before[reason], 1, reason)
-        self.assertGreaterEqual(after["malformed"] - before["malformed"], 2, "and the one past the end")
+        host_a, drops = self.inject_malformed_tunnel_packets("2001:db8:100::1", ipv6, b"\x86\xdd", extra)
+        self.assertGreaterEqual(drops["malformed"], 2, "and the one past the end")
         self.assertEqual([m for m in self.fdb(host_a)["macs"] if m["kind"] != "local"], [], "nothing learnt")
-        self.assertTrue(self.ok("nic", "list", endpoint=host_a.endpoint).strip(), "the daemon still serves")
-
 
 if __name__ == "__main__":
     unittest.main()
