@@ -122,7 +122,9 @@ void AddFdb(CLI::App& app, Command* command) {
       ->required()
       ->check(CLI::Range(0u, (1u << 24) - 1));
   add->add_option("--mac", add_args->mac, "the remote VM's MAC")->required();
-  add->add_option("--vtep", add_args->vtep, "the VTEP (IPv4) that hosts it")->required();
+  add->add_option("--vtep", add_args->vtep,
+                  "the VTEP that hosts it (of the family of the daemon's VTEP address, -i)")
+      ->required();
   add->footer("Example:\n  butterfly fdb add --vni 42 --mac 52:54:00:00:01:01 --vtep 198.18.0.2");
   add->callback([add_args, command] {
     if (auto mac = MacAddress::Parse(add_args->mac); !mac) UsageError("--mac: " + mac.error());
