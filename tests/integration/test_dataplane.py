@@ -147,11 +147,6 @@ class KernelVmTest(DaemonTestCase):
                    "try:\n"
                    "    while True: s.recv(100); n+=1\n"
                    "except socket.timeout: print(n)\n")
-        receivers = {}
-        for name in ("b", "c"):
-            receivers[name] = self.lab.popen(vms[name][1], ["/usr/bin/python3", "-c", receive],
-                                             stdout=subprocess.PIPE, text=True)
-            self.assertEqual(receivers[name].stdout.readline().strip(), "ready")
         # Ethernet + IPv4 (checksummed) + UDP 7777 -> 7777 (no checksum), alternating b and c.
         inject = ("import socket,struct,sys\n"
                   "src_mac=bytes.fromhex(sys.argv[2])\n"
@@ -171,15 +166,25 @@ class KernelVmTest(DaemonTestCase):
                   "for f in frames: s.send(f)\n" % count)
         hexmac = lambda name: mac[name].replace(":", "")
         stages = lambda: json.loads(self.ok("--json", "stats"))["workers"][0]["stages"]["vnic_rx"]
-        before = stages()
-        self.lab.run(vms["a"][1], ["/usr/bin/python3", "-c", inject, vms["a"][0], hexmac("a"),
-                                   hexmac("b"), "198.18.0.2", hexmac("c"), "198.18.0.3"])
-        received = {name: int(process.communicate(timeout=30)[0].strip()) for name, process in receivers.items()}
-        after = stages()
-        self.assertEqual(received, {"b": count // 2, "c": count // 2})
-        # The test means something only if the switch read several of these frames at once.
-        self.assertGreater(after["packets"] - before["packets"], after["calls"] - before["calls"],
-                           "every burst held a single frame")
+        # The test means something only if the switch read several of these frames at once: a
+        # round whose bursts all held one frame (the worker outpacing the sender) is run again.
+        multi_frame_bursts = False
+        for _ in range(5):
+            receivers = {}
+            for name in ("b", "c"):
+                receivers[name] = self.lab.popen(vms[name][1], ["/usr/bin/python3", "-c", receive],
+                                                 stdout=subprocess.PIPE, text=True)
+                self.assertEqual(receivers[name].stdout.readline().strip(), "ready")
+            before = stages()
+            self.lab.run(vms["a"][1], ["/usr/bin/python3", "-c", inject, vms["a"][0], hexmac("a"),
+                                       hexmac("b"), "198.18.0.2", hexmac("c"), "198.18.0.3"])
+            received = {name: int(process.communicate(timeout=30)[0].strip()) for name, process in receivers.items()}
+            after = stages()
+            self.assertEqual(received, {"b": count // 2, "c": count // 2})
+            if after["packets"] - before["packets"] > after["calls"] - before["calls"]:
+                multi_frame_bursts = True
+                break
+        self.assertTrue(multi_frame_bursts, "in 5 rounds, every burst held a single frame")
 
     def test_flows_export_and_import(self):
         self.ok("sg", "rule", "add", "icmp", "--ip-proto", "icmp", "--cidr", "0.0.0.0/0")
