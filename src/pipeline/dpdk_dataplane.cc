@@ -106,6 +106,7 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
   shared_.workers = workers;
   shared_.counters = worker_counters_.get();
   shared_.filter_config.conntrack.max_entries = config.conntrack_entries;
+  shared_.filter_config.conntrack.max_entries_per_vnic = config.conntrack_vnic_quota;
   shared_.filter_config.conntrack.ticks_per_second = shared_.tsc_hz;
   shared_.learn = rte_ring_create_elem("butterfly_learn", sizeof(LearnEvent), kLearnRingSize,
                                        static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
