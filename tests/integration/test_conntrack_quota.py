@@ -21,7 +21,9 @@ CONNECTIONS = 20
 
 # argv: interface, source MAC, C's MAC, flows, file to create when done. Frame i: UDP from a
 # source port of 1024..65535 to a destination port that changes every 64,512 frames (so every
-# frame is a new flow); three in four go to C, the fourth is broadcast to 198.18.0.77.
+# frame is a new flow). The first 8192 go to C (A's whole quota of flows into C, which would
+# fill C's quota were they charged to C), then three in four, the fourth is broadcast to
+# 198.18.0.77 (flooded to B and C).
 FLOOD = r"""
 import socket, struct, sys, time
 interface, src_mac, c_mac, flows, done = sys.argv[1], bytes.fromhex(sys.argv[2]), bytes.fromhex(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
@@ -45,7 +47,7 @@ start = time.time()
 sent = 0
 ports = 65536 - 1024
 for i in range(flows):
-    head = heads[0] if i % 4 else heads[1]
+    head = heads[0] if i < 8192 or i % 4 else heads[1]
     frame = head + struct.pack('!HH', 1024 + i % ports, 1 + i // ports) + tail
     while True:
         try:
