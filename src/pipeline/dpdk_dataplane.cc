@@ -363,6 +363,20 @@ std::optional<DataplaneStats> DpdkDataplane::Stats() const {
                   {"jit_stale", filter.stale_compiles},
                   {"interpreted", filter.interpreted},
                   {"jit_ms_max", static_cast<uint64_t>(filter.compile_ms_max)}};
+  // New flows refused because a worker's table was full, or because the vnic that opened them
+  // held its quota (both are conntrack_full drops on that vnic).
+  uint64_t full = 0;
+  uint64_t quota_refused = 0;
+  uint64_t vnic_quota = 0;
+  for (const auto& worker : workers_) {
+    const Conntrack& table = worker->conntrack();
+    full += table.counters().full.load(std::memory_order_relaxed);
+    quota_refused += table.counters().quota_refused.load(std::memory_order_relaxed);
+    vnic_quota = table.quota();
+  }
+  stats.filter.emplace_back("conntrack_full", full);
+  stats.filter.emplace_back("conntrack_quota_refused", quota_refused);
+  stats.filter.emplace_back("conntrack_vnic_quota", vnic_quota);
   return stats;
 }
 

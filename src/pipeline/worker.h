@@ -82,6 +82,8 @@ class Worker {
   uint32_t RunOnce();
   // Runs a command posted in this worker's mailbox, if any.
   void RunCommand();
+  // Its table's counters (atomics) and settings may be read from any thread; nothing else.
+  const Conntrack& conntrack() const { return filter_.conntrack(); }
 
  private:
   struct Pending {

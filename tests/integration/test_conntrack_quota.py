@@ -138,6 +138,12 @@ class ConntrackQuotaTest(DaemonTestCase):
         self.assertGreater(self.drops(a), TABLE)
         self.assertEqual(self.drops(b), 0)
         self.assertEqual(self.drops(c), 0)
+        # `butterfly stats` tells a quota refusal from a full table.
+        counters = json.loads(self.ok("--json", "stats"))["filter"]
+        self.assertEqual(counters["conntrack_vnic_quota"], QUOTA)
+        self.assertEqual(counters["conntrack_full"], 0)
+        self.assertEqual(counters["conntrack_quota_refused"], self.drops(a))
+        self.assertIn("conntrack_quota_refused=", self.ok("stats"))
 
 
 if __name__ == "__main__":
