@@ -98,7 +98,8 @@ ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
 }
 
 Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
-                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now) {
+                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now,
+                                 uint32_t owner) {
   if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
     if (key.has_inner) {
       ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
@@ -126,7 +127,8 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   if (!program.RulesAllow(direction, key)) return Verdict::kDropNoRule;
   // A reset closes; it opens nothing.
   if (key.proto == kProtoTcp && (key.tcp_flags & kTcpRst)) return Verdict::kPassRule;
-  decided_entry_ = conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now);
+  decided_entry_ =
+      conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now, owner);
   return decided_entry_ ? Verdict::kPassRule : Verdict::kDropConntrackFull;
 }
 
@@ -139,7 +141,8 @@ Verdict FilterWorker::DecideRepeat(const FilterProgram& program, Direction direc
 }
 
 Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
-                             const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
+                             const PacketKey& key, const PreparedFlow& flow, uint64_t now,
+                             uint32_t owner) {
   if (key.family != 4 && key.family != 6) return Verdict::kDropMalformed;
   if (direction == Direction::kOutbound) {
     if (IsExemptFromVm(key)) return Verdict::kPassInfrastructure;
@@ -152,7 +155,7 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
     return fragments_.Allowed(key, vnic, direction, now) ? Verdict::kPassFragment
                                                          : Verdict::kDropFragment;
   }
-  Verdict verdict = DecideFlow(program, vnic, direction, key, flow, now);
+  Verdict verdict = DecideFlow(program, vnic, direction, key, flow, now, owner);
   if (IsPass(verdict) && (key.fragment & kFragmentMore)) {
     fragments_.Remember(key, vnic, direction, now);
   }
@@ -160,7 +163,8 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
 }
 
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now) {
+                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now,
+                 const uint32_t* owners) {
   const FilterProgram* program = slot.Current();
   uint32_t vnic = slot.vnic_index();
   uint32_t counts[kVerdictCount] = {};
@@ -199,7 +203,8 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
         } else if (repeat) {
           verdict = worker.DecideRepeat(*program, direction, key, flow, now);
         } else {
-          verdict = worker.Decide(*program, vnic, direction, key, flow, now);
+          uint32_t owner = owners ? owners[start + i] : vnic;
+          verdict = worker.Decide(*program, vnic, direction, key, flow, now, owner);
         }
         previous_verdict = verdict;
         out[start + i] = verdict;
@@ -220,12 +225,14 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
 }
 
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now) {
+                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now,
+                 const uint32_t* owners) {
   const PacketKey* pointers[kMaxFilterBurst];
   for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
     uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
     for (uint16_t i = 0; i < count; ++i) pointers[i] = &keys[start + i];
-    FilterBurst(worker, slot, direction, pointers, count, out + start, now);
+    FilterBurst(worker, slot, direction, pointers, count, out + start, now,
+                owners ? owners + start : nullptr);
   }
 }
 
