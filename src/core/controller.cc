@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/api_limits.h"
 #include "core/log.h"
 #include "core/policy.h"
 
@@ -67,6 +68,14 @@ Status Controller::ValidateVnic(const Vnic& vnic) const {
   }
   if (vnic.vni > kMaxVni) {
     return fail("vni " + std::to_string(vnic.vni) + " is not below 2^24 (16777216)");
+  }
+  if (vnic.ips.size() > kMaxIpsPerVnic) {
+    return fail(std::to_string(vnic.ips.size()) + " IPs: a vnic has at most " +
+                std::to_string(kMaxIpsPerVnic));
+  }
+  if (vnic.security_groups.size() > kMaxSgsPerVnic) {
+    return fail(std::to_string(vnic.security_groups.size()) +
+                " security groups: a vnic has at most " + std::to_string(kMaxSgsPerVnic));
   }
   if (auto valid = ValidateVnicIps(vnic.ips); !valid) return fail(valid.error());
   if (auto valid = ValidateSgIds(vnic.security_groups); !valid) return fail(valid.error());
@@ -141,6 +150,10 @@ Result<std::string> Controller::AddVnic(Vnic vnic) {
     }
     LOG_INFO("nic %s updated (%s, vni %u)", vnic.id.c_str(), VnicTypeName(vnic.type), vnic.vni);
   } else {
+    if (model_.vnics().size() >= kMaxVnics) {
+      return Fail("nic " + vnic.id + ": there are " + std::to_string(kMaxVnics) +
+                  " vnics already, the most one butterflyd serves");
+    }
     if (auto added = dataplane_.AddVnic(vnic, path); !added) {
       return Fail("nic " + vnic.id + ": " + added.error());
     }
@@ -193,13 +206,30 @@ Status Controller::PutSecurityGroup(const SecurityGroup& sg) {
                   "' is not a unicast address");
     }
   }
+  if (sg.rules().size() > kMaxRulesPerSg) {
+    return Fail("sg " + sg.id() + ": " + std::to_string(sg.rules().size()) +
+                " rules: a security group has at most " + std::to_string(kMaxRulesPerSg));
+  }
+  if (sg.members().size() > kMaxMembersPerSg) {
+    return Fail("sg " + sg.id() + ": " + std::to_string(sg.members().size()) +
+                " members: a security group has at most " + std::to_string(kMaxMembersPerSg));
+  }
   const SecurityGroup* existing = model_.FindSg(sg.id());
   if (existing && existing->SameContent(sg)) return Ok();
+  if (!existing) {
+    if (auto room = RoomForNewSg(sg.id()); !room) return room;
+  }
   model_.PutSg(sg);
   MarkSgDependentsDirty(sg.id());
   LOG_INFO("sg %s %s (%zu rules, %zu members)", sg.id().c_str(), existing ? "replaced" : "added",
            sg.rules().size(), sg.members().size());
   return Ok();
+}
+
+Status Controller::RoomForNewSg(const std::string& id) const {
+  if (model_.FindSg(id) || model_.security_groups().size() < kMaxSecurityGroups) return Ok();
+  return Fail("sg " + id + ": there are " + std::to_string(kMaxSecurityGroups) +
+              " security groups already, the most one butterflyd keeps");
 }
 
 Status Controller::RemoveSecurityGroup(const std::string& id) {
@@ -213,6 +243,12 @@ Status Controller::RemoveSecurityGroup(const std::string& id) {
 Status Controller::AddRule(const std::string& sg_id, const Rule& rule) {
   if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
   if (auto valid = rule.Validate(); !valid) return Fail("sg " + sg_id + ": " + valid.error());
+  if (auto room = RoomForNewSg(sg_id); !room) return room;
+  if (const SecurityGroup* sg = model_.FindSg(sg_id);
+      sg && sg->rules().size() >= kMaxRulesPerSg && !sg->HasRule(rule)) {
+    return Fail("sg " + sg_id + ": has " + std::to_string(kMaxRulesPerSg) +
+                " rules already, the most a security group has");
+  }
   if (model_.GetOrCreateSg(sg_id).AddRule(rule)) {
     MarkDirty(model_.VnicsUsingSg(sg_id));
     LOG_DEBUG("sg %s: rule added: %s", sg_id.c_str(), rule.Describe().c_str());
@@ -235,6 +271,12 @@ Status Controller::AddMember(const std::string& sg_id, const IpAddress& member) 
   if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
   if (member.IsUnspecified() || member.IsMulticast()) {
     return Fail("sg " + sg_id + ": member '" + member.ToString() + "' is not a unicast address");
+  }
+  if (auto room = RoomForNewSg(sg_id); !room) return room;
+  if (const SecurityGroup* sg = model_.FindSg(sg_id);
+      sg && sg->members().size() >= kMaxMembersPerSg && !sg->HasMember(member)) {
+    return Fail("sg " + sg_id + ": has " + std::to_string(kMaxMembersPerSg) +
+                " members already, the most a security group has");
   }
   if (model_.GetOrCreateSg(sg_id).AddMember(member)) {
     MarkDirty(model_.VnicsReferencingMembersOf(sg_id));

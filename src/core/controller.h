@@ -47,6 +47,8 @@ class Controller {
   Status PutSecurityGroup(const SecurityGroup& sg);
   // Missing: success. Vnics keep referring to it (it counts as empty).
   Status RemoveSecurityGroup(const std::string& id);
+  // Ok when `id` exists or one more security group fits under kMaxSecurityGroups.
+  Status RoomForNewSg(const std::string& id) const;
   // Duplicate: success. Missing group: created.
   Status AddRule(const std::string& sg_id, const Rule& rule);
   // Missing group or rule: success.

@@ -72,6 +72,7 @@ class SecurityGroup {
   // Returns false when the rule was not there (a no-op).
   bool RemoveRule(const Rule& rule);
   bool AddMember(const IpAddress& member) { return members_.insert(member).second; }
+  bool HasMember(const IpAddress& member) const { return members_.contains(member); }
   bool RemoveMember(const IpAddress& member) { return members_.erase(member) > 0; }
   // Same rules (in any order) and same members.
   bool SameContent(const SecurityGroup& other) const;

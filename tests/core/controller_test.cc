@@ -2,6 +2,8 @@
 // recording dataplane.
 #include "core/controller.h"
 
+#include "core/api_limits.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -272,6 +274,83 @@ TEST_F(ControllerTest, BurstsOfChangesArePublishedOncePerWindow) {
   EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}));
   EXPECT_EQ(dataplane.policies.at("vnic_1")->rules.size(), 100u);
   EXPECT_FALSE(controller.PublishDue().has_value());
+}
+
+// The original's fixed limits (50 VNIs, 30 vnics per VNI) are gone; what stays are bounds far above
+// what a host serves, each refused with an error naming it, the state unchanged.
+TEST_F(ControllerTest, EachApiLimitIsRefusedByNameAndChangesNothing) {
+  Vnic vnic = MakeVnic("vnic_1");
+  vnic.ips.clear();
+  for (size_t i = 0; i <= kMaxIpsPerVnic; ++i) {
+    vnic.ips.push_back(*IpAddress::Parse("2001:db8::" + std::to_string(i + 1)));
+  }
+  EXPECT_EQ(controller.AddVnic(vnic).error(), "nic vnic_1: 1025 IPs: a vnic has at most 1024");
+  vnic.ips.pop_back();
+  ASSERT_TRUE(controller.AddVnic(vnic).ok());
+
+  Vnic grouped = MakeVnic("vnic_2");
+  for (size_t i = 0; i <= kMaxSgsPerVnic; ++i)
+    grouped.security_groups.push_back("sg" + std::to_string(i));
+  EXPECT_EQ(controller.AddVnic(grouped).error(),
+            "nic vnic_2: 257 security groups: a vnic has at most 256");
+  VnicUpdate update;
+  update.id = "vnic_1";
+  update.security_groups = grouped.security_groups;
+  EXPECT_EQ(controller.UpdateVnic(update).error(),
+            "nic vnic_1: 257 security groups: a vnic has at most 256");
+  EXPECT_TRUE(controller.model().FindVnic("vnic_1")->security_groups.empty());
+
+  SecurityGroup big("big");
+  for (uint32_t i = 0; i <= kMaxRulesPerSg; ++i) {
+    Rule rule = InboundTcp(i % 65535 + 1);
+    rule.cidr = *Cidr::Parse("198.18." + std::to_string(i / 65535) + ".0/24");
+    big.AddRule(rule);
+  }
+  EXPECT_EQ(controller.PutSecurityGroup(big).error(),
+            "sg big: 100001 rules: a security group has at most 100000");
+  EXPECT_EQ(controller.model().FindSg("big"), nullptr);
+  SecurityGroup full("big");
+  for (const Rule& rule : big.rules()) {
+    if (full.rules().size() < kMaxRulesPerSg) full.AddRule(rule);
+  }
+  ASSERT_TRUE(controller.PutSecurityGroup(full).ok());
+  EXPECT_EQ(controller.AddRule("big", big.rules().back()).error(),
+            "sg big: has 100000 rules already, the most a security group has");
+  EXPECT_TRUE(controller.AddRule("big", big.rules().front()).ok()) << "a duplicate adds nothing";
+  EXPECT_EQ(controller.model().FindSg("big")->rules().size(), kMaxRulesPerSg);
+}
+
+TEST_F(ControllerTest, NumbersOfVnicsGroupsAndMembersAreBounded) {
+  for (size_t i = 0; i < kMaxSecurityGroups; ++i) {
+    ASSERT_TRUE(
+        controller.AddMember("sg" + std::to_string(i), *IpAddress::Parse("198.18.0.1")).ok());
+  }
+  EXPECT_EQ(controller.AddRule("one-more", InboundTcp(80)).error(),
+            "sg one-more: there are 65536 security groups already, the most one butterflyd keeps");
+  EXPECT_EQ(controller.AddMember("one-more", *IpAddress::Parse("198.18.0.1")).error(),
+            "sg one-more: there are 65536 security groups already, the most one butterflyd keeps");
+  EXPECT_FALSE(controller.PutSecurityGroup(SecurityGroup("one-more")).ok());
+  EXPECT_TRUE(controller.AddRule("sg7", InboundTcp(80)).ok()) << "existing groups still change";
+  EXPECT_EQ(controller.model().security_groups().size(), kMaxSecurityGroups);
+
+  IpAddress member = *IpAddress::Parse("2001:db8::");
+  for (uint32_t n = 1; n < kMaxMembersPerSg; ++n) {  // 198.18.0.1 is one already
+    for (int byte = 0; byte < 4; ++byte)
+      member.bytes[15 - byte] = static_cast<uint8_t>(n >> (8 * byte));
+    ASSERT_TRUE(controller.AddMember("sg0", member).ok());
+  }
+  EXPECT_EQ(controller.AddMember("sg0", *IpAddress::Parse("2001:db8:1::1")).error(),
+            "sg sg0: has 1000000 members already, the most a security group has");
+  EXPECT_TRUE(controller.AddMember("sg0", member).ok()) << "a duplicate adds nothing";
+
+  for (size_t i = 0; i < kMaxVnics; ++i) {
+    ASSERT_TRUE(controller.AddVnic(MakeVnic("vnic_" + std::to_string(i))).ok());
+  }
+  dataplane.TakeCalls();
+  EXPECT_EQ(controller.AddVnic(MakeVnic("one_more")).error(),
+            "nic one_more: there are 65536 vnics already, the most one butterflyd serves");
+  EXPECT_TRUE(dataplane.TakeCalls().empty()) << "refused before the dataplane is asked";
+  EXPECT_TRUE(controller.AddVnic(MakeVnic("vnic_7", 43)).ok()) << "existing vnics still change";
 }
 
 TEST_F(ControllerTest, NoFixedLimitsOnCounts) {

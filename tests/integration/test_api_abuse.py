@@ -11,7 +11,9 @@ import unittest
 
 import zmq
 
-from harness import BUTTERFLY, DaemonTestCase, RawClient, message_pb2
+import socket
+
+from harness import BUTTERFLY, DaemonTestCase, RawClient, free_tcp_port, message_pb2
 
 REJECTED = 4
 
@@ -248,6 +250,51 @@ class ApiAbuseTest(DaemonTestCase):
             self.assertEqual(result.returncode, 1, bad)
         self.assertEqual(self.ok("--json", "nic", "list").strip(), "[]")
         self.assertEqual(self.ok("--json", "sg", "list").strip(), "[]")
+
+
+class ApiAbuseOverTcpTest(DaemonTestCase):
+    daemon_args = None
+
+    def test_clients_that_never_read_or_leave_mid_request_harm_no_one(self):
+        port = free_tcp_port()
+        daemon = self.start_daemon(endpoint="tcp://127.0.0.1:%d" % port, args=["--no-dataplane"])
+        client = RawClient(daemon.endpoint, timeout_ms=30000)
+        self.addCleanup(client.close)
+        big_security_group(client, "sg", 2000)  # answers of ~60 KB
+        context = zmq.Context()
+        self.addCleanup(context.destroy, 0)
+        # Sends 3,000 requests and never reads: its answers pile up until ZeroMQ's bound (1,000
+        # per connection), then are dropped, never waited for.
+        deaf = context.socket(zmq.DEALER)
+        deaf.setsockopt(zmq.RCVHWM, 1)
+        deaf.setsockopt(zmq.RCVBUF, 4096)
+        deaf.connect(daemon.endpoint)
+        payload = request_bytes(lambda r: setattr(r, "sg_details", ""))
+        for _ in range(3000):
+            deaf.send_multipart([b"", payload])
+        # Clients that leave in the middle of a request: a ZMTP greeting cut short, a frame that
+        # announces 10 MB and brings 1 KB, garbage instead of a greeting.
+        greeting = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL" + b"\x00" * 16 + b"\x00" + \
+            b"\x00" * 31
+        halves = [greeting[:20], greeting + b"\x06\x00\x00\x00\x00\x00\x98\x96\x80" + b"x" * 1024,
+                  b"GET / HTTP/1.1\r\n\r\n" * 100]
+        for i in range(30):
+            with socket.create_connection(("127.0.0.1", port)) as raw:
+                raw.sendall(halves[i % 3])
+        # Meanwhile, polite clients are served, each answer to its own question.
+        answered = 0
+        for i in range(50):
+            messages = message_pb2.Messages()
+            message = messages.messages.add()
+            message.revision = 0
+            message.message_0.message_id = "polite-%d" % i
+            message.message_0.request.sg_member_list = "sg"
+            answer = client.send(messages)
+            self.assertEqual(answer.messages[0].message_0.message_id, "polite-%d" % i)
+            answered += 1
+        self.assertEqual(answered, 50)
+        self.assertIsNone(daemon.process.poll(), "butterflyd died")
+        deaf.close(linger=0)
 
 
 if __name__ == "__main__":
