@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""The reference oracle: plays random security-group configurations and packet sequences through
+Butterfly and through a Linux reference (bridges + nftables + conntrack, see topology.py), and
+compares, packet by packet, whether each one reached its destination VM.
+
+    oracle.py [--seeds 1,2,3] [--sequences N] [--packets N] [--verbose]
+
+Every difference is either one of the named INTENDED differences (PRODUCT semantics, stated in
+the README) and counted as such, or unexplained: then the run fails and prints the sequence."""
+import argparse
+import os
+import random
+import select
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+
+import frames as f  # noqa: E402
+import policy  # noqa: E402
+import topology  # noqa: E402
+import traffic  # noqa: E402
+
+# Sequences in flight at once (each sends one packet per round), and the settle time of a round.
+CONCURRENT = 192
+SETTLE_S = 0.012
+
+# Intended differences: name -> (PRODUCT reference, what differs). classify() names them.
+INTENDED = {}
+
+
+def classify(sequence, step, butterfly, kernel):
+    """The name of the intended difference that explains this packet's verdicts, or None."""
+    return None
+
+
+class Outcome:
+    def __init__(self):
+        self.packets = 0
+        self.sequences = 0
+        self.by_class = {}
+        self.unexplained = []
+
+    def add(self, sequence, verdicts):
+        self.sequences += 1
+        for step, (butterfly, kernel) in zip(sequence.steps, verdicts):
+            self.packets += 1
+            if butterfly == kernel:
+                continue
+            name = classify(sequence, step, butterfly, kernel)
+            if name is None:
+                self.unexplained.append((sequence, verdicts, step))
+            else:
+                self.by_class[name] = self.by_class.get(name, 0) + 1
+
+
+def describe(sequence, verdicts, config):
+    lines = ["sequence %s:" % sequence.kind]
+    for step, (butterfly, kernel) in zip(sequence.steps, verdicts):
+        mark = "  " if butterfly == kernel else "!!"
+        lines.append("  %s vm%d -> vm%d %-48s butterfly=%s kernel=%s" % (
+            mark, step.sender, step.receiver, step.what, "delivered" if butterfly else "dropped",
+            "delivered" if kernel else "dropped"))
+    return "\n".join(lines)
+
+
+class Oracle:
+    def __init__(self, workdir):
+        self.lab = topology.Lab(workdir)
+        probe = policy.Config(0, self.lab.tag)
+        try:
+            self.butterfly = topology.ButterflySide(self.lab, probe.vms)
+            self.kernel = topology.KernelSide(self.lab, probe.vms)
+        except BaseException:
+            self.lab.cleanup()
+            raise
+
+    def close(self):
+        self.lab.cleanup()
+
+    def run_seed(self, seed, sequences, outcome, verbose=False):
+        config = policy.Config(seed, self.lab.tag)
+        # The VMs keep their MACs (the switches' tables know them): only addresses and SGs change.
+        probe = policy.Config(0, self.lab.tag)
+        for vm, first in zip(config.vms, probe.vms):
+            vm.mac = first.mac
+        self.butterfly.configure(config)
+        self.kernel.configure(config)
+        rng = random.Random(seed * 7919 + 1)
+        counter = [seed * 1000003]
+        pending = [traffic.make_sequence(rng, config, i, counter) for i in range(sequences)]
+        pending.reverse()
+        sides = (self.butterfly.sockets, self.kernel.sockets)
+        active = []  # [sequence, next step, verdicts, rounds left after the last step]
+        expected = [{}, {}]  # per side: (receiver, l3) -> (verdicts, step index)
+        while pending or active:
+            while pending and len(active) < CONCURRENT:
+                sequence = pending.pop()
+                active.append([sequence, 0, [[False, False] for _ in sequence.steps], 2])
+            for entry in active:
+                sequence, index, verdicts, _ = entry
+                if index < len(sequence.steps):
+                    step = sequence.steps[index]
+                    for side in (0, 1):
+                        expected[side][(step.receiver, step.l3)] = (verdicts, index, side)
+                        sides[side][step.sender].send(step.frame)
+                    entry[1] += 1
+            self.collect(sides, expected)
+            still = []
+            for entry in active:
+                sequence, index, verdicts, linger = entry
+                if index >= len(sequence.steps):
+                    if linger > 0:  # late deliveries (reassembly) get two more rounds
+                        entry[3] -= 1
+                        still.append(entry)
+                        continue
+                    for step in sequence.steps:
+                        for side in (0, 1):
+                            expected[side].pop((step.receiver, step.l3), None)
+                    before = len(outcome.unexplained)
+                    outcome.add(sequence, verdicts)
+                    if verbose or len(outcome.unexplained) > before:
+                        if len(outcome.unexplained) <= 20 or verbose:
+                            print("seed %d " % seed + describe(sequence, verdicts, config), flush=True)
+                else:
+                    still.append(entry)
+            active = still
+
+    def collect(self, sides, expected):
+        deadline = time.monotonic() + SETTLE_S
+        every = [(side, receiver, sock) for side in (0, 1) for receiver, sock in enumerate(sides[side])]
+        by_fd = {sock.fileno(): (side, receiver, sock) for side, receiver, sock in every}
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select(list(by_fd), [], [], left)
+            for fd in ready:
+                side, receiver, sock = by_fd[fd]
+                for frame in topology.drain(sock):
+                    hit = expected[side].get((receiver, f.l3_of(frame)))
+                    if hit:
+                        verdicts, index, _ = hit
+                        verdicts[index][side] = True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="1,2,3,4", help="comma-separated seeds (short mode)")
+    parser.add_argument("--sequences", type=int, default=500, help="sequences per seed")
+    parser.add_argument("--packets", type=int, default=0,
+                        help="long mode: seeds 1000, 1001, ... until this many packets are compared")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("oracle: needs root (network namespaces)", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    outcome = Outcome()
+    with tempfile.TemporaryDirectory(prefix="butterfly-oracle-") as workdir:
+        oracle = Oracle(workdir)
+        try:
+            if args.packets:
+                seed = 1000
+                while outcome.packets < args.packets:
+                    oracle.run_seed(seed, args.sequences, outcome, args.verbose)
+                    seed += 1
+                    print("oracle: %d packets, %d sequences, %.0f s" % (
+                        outcome.packets, outcome.sequences, time.monotonic() - started), flush=True)
+            else:
+                for seed in [int(s) for s in args.seeds.split(",")]:
+                    oracle.run_seed(seed, args.sequences, outcome, args.verbose)
+        finally:
+            oracle.close()
+    elapsed = time.monotonic() - started
+    print("oracle: %d packets in %d sequences compared in %.1f s (%.0f packets/s)" % (
+        outcome.packets, outcome.sequences, elapsed, outcome.packets / max(elapsed, 1e-9)))
+    for name in sorted(INTENDED):
+        print("oracle: intended difference %-32s %8d  (%s)" % (name, outcome.by_class.get(name, 0), INTENDED[name][0]))
+    print("oracle: unexplained differences %d" % len(outcome.unexplained))
+    groups = {}
+    for sequence, verdicts, step in outcome.unexplained:
+        index = sequence.steps.index(step)
+        key = "%s | %s | butterfly=%s" % (sequence.kind.split("/")[0], step.what, verdicts[index][0])
+        groups[key] = groups.get(key, 0) + 1
+    for key, count in sorted(groups.items(), key=lambda item: -item[1]):
+        print("oracle:   %6d  %s" % (count, key))
+    return 1 if outcome.unexplained else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
