@@ -155,8 +155,9 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   if (flow) {
     decided_entry_ = flow;
     if (conntrack_.Track(flow, key, from_lo, now)) return Verdict::kPassConntrack;
-    // Not part of the flow as tracked (e.g. a reply before the handshake allows one).
-    return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
+    // Not part of the flow as tracked (e.g. a reply before the SYN-ACK): Linux's `invalid`,
+    // dropped whatever the rules allow.
+    return Verdict::kDropNoRule;
   }
   if (!program.RulesAllow(direction, key)) return Verdict::kDropNoRule;
   if (key.proto == kProtoTcp
@@ -168,13 +169,12 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   return decided_entry_ ? Verdict::kPassRule : Verdict::kDropConntrackFull;
 }
 
-Verdict FilterWorker::DecideRepeat(const FilterProgram& program, Direction direction,
-                                   const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
+Verdict FilterWorker::DecideRepeat(const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
   if (key.proto == kProtoTcp && !TcpFlagsValid(key.tcp_flags)) return Verdict::kDropNoRule;
   ConntrackEntry* entry = previous_entry_;
   decided_entry_ = entry;
   if (conntrack_.Track(entry, key, flow.from_lo, now)) return Verdict::kPassConntrack;
-  return program.RulesAllow(direction, key) ? Verdict::kPassRule : Verdict::kDropNoRule;
+  return Verdict::kDropNoRule;
 }
 
 Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
@@ -239,7 +239,7 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
           worker.decided_entry_ = worker.previous_entry_;
           verdict = Verdict::kPassConntrack;
         } else if (repeat) {
-          verdict = worker.DecideRepeat(*program, direction, key, flow, now);
+          verdict = worker.DecideRepeat(key, flow, now);
         } else {
           verdict = worker.Decide(*program, vnic, direction, key, flow, now);
         }

@@ -193,6 +193,20 @@ TEST_P(FilterStageTest, TcpThatCannotOpenAFlowIsDroppedWhereRulesAllowIt) {
   EXPECT_EQ(Filter(kIn, Key::Tcp("192.0.2.1", 40004, "10.0.0.5", 80, kTcpSyn)), Verdict::kPassRule);
 }
 
+// Found by the oracle: a packet its flow's state refuses (the opener's data before any answer)
+// is Linux's `invalid`: the rules, which let the SYN out, no longer let it through.
+TEST_P(FilterStageTest, APacketItsFlowRefusesIsDroppedWhereRulesAllowIt) {
+  PolicyBuilder policy("vm");
+  policy.VnicIp("10.0.0.5").Inbound(kProtoTcp, 22, 22, {"192.0.2.0/24"});  // outbound open
+  Apply(policy);
+  Key syn = Key::Tcp("10.0.0.5", 40000, "192.0.2.1", 80, kTcpSyn);
+  ASSERT_EQ(Filter(kOut, syn), Verdict::kPassRule);
+  EXPECT_EQ(Filter(kOut, syn.Flags(kTcpAck)), Verdict::kDropNoRule);
+  EXPECT_EQ(Filter(kOut, syn), Verdict::kPassConntrack);  // a retransmitted SYN
+  EXPECT_EQ(Filter(kIn, syn.Reply(kTcpSyn | kTcpAck)), Verdict::kPassConntrack);
+  EXPECT_EQ(Filter(kOut, syn.Flags(kTcpAck)), Verdict::kPassConntrack);
+}
+
 TEST_P(FilterStageTest, InvalidTcpFlagCombinationsAreDroppedEvenInAFlow) {
   PolicyBuilder policy("vm");
   policy.VnicIp("10.0.0.5").Inbound(kProtoTcp, 0, 65535, {"0.0.0.0/0"});
