@@ -239,8 +239,11 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
     switch (entry->state) {
       case FlowState::kTcpSynSent:
         if (!from_opener) {
-          // Until the handshake goes on, the only replies are a SYN-ACK (or a SYN: both opened).
-          if (!(f & kTcpSyn)) return false;
+          // Until the handshake goes on, a reply moves it only as a SYN-ACK (or a SYN: both
+          // opened). A bare ACK passes and changes nothing, as Linux lets it through (its
+          // "ignored" transition: the responder may know better, and will reset a stray one);
+          // a FIN is refused.
+          if (!(f & kTcpSyn)) return (f & kTcpAck) && !(f & kTcpFin);
           if (f & kTcpAck) entry->state = FlowState::kTcpSynReceived;
         } else if (!syn_only) {
           // The opener has nothing to send but its SYN again before an answer (Linux: invalid).
@@ -261,6 +264,10 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
           entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
           break;
         }
+        // Once open, the responder's SYN and the opener's SYN-ACK belong to no handshake of
+        // this flow (Linux: invalid); the opener's SYN and the responder's SYN-ACK pass as
+        // retransmissions.
+        if ((f & kTcpSyn) && from_opener == static_cast<bool>(f & kTcpAck)) return false;
         if (f & kTcpFin) {
           entry->flags |= from_opener ? kFlowFinFromOpener : kFlowFinFromResponder;
           entry->state = FlowState::kTcpClosing;

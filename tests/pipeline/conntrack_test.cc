@@ -59,8 +59,11 @@ TEST(ConntrackTest, TcpHandshakeAndTeardown) {
   Conntrack table(SmallConfig(16));
   Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
   ConntrackEntry* entry = Open(table, syn, 0);
-  // A reply that is not a SYN-ACK does not belong to a flow still in its handshake.
-  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpAck), 1));
+  // Before the SYN-ACK, a reply's FIN does not belong to the flow; its bare ACK passes (as
+  // Linux's "ignored" transition, found by the oracle) and moves nothing.
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpFin | kTcpAck), 1));
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpAck), 1));
+  EXPECT_EQ(entry->state, FlowState::kTcpSynSent);
   EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpSyn | kTcpAck), 1));
   EXPECT_EQ(entry->state, FlowState::kTcpSynReceived);
   EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpAck), 2));
@@ -103,6 +106,22 @@ TEST(ConntrackTest, TheOpenerSendsNothingButItsSynBeforeAnAnswer) {
   EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpSyn | kTcpAck), 1));
   EXPECT_TRUE(TrackPacket(table, syn, 2));
   EXPECT_EQ(entry->state, FlowState::kTcpSynSent);
+}
+
+// Found by the oracle: in an open flow the responder's SYN (and the opener's SYN-ACK) are
+// Linux's `invalid`; the opener's SYN and the responder's SYN-ACK pass (retransmissions).
+TEST(ConntrackTest, AnOpenFlowRefusesTheResponderSynAndTheOpenerSynAck) {
+  Conntrack table(SmallConfig(16));
+  Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
+  ConntrackEntry* entry = Open(table, syn.Flags(kTcpAck), 0);  // picked up mid-stream
+  ASSERT_EQ(entry->state, FlowState::kTcpEstablished);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 1));
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpSyn | kTcpAck), 1));
+  EXPECT_TRUE(TrackPacket(table, syn, 2));
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpSyn | kTcpAck), 2));
+  EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpFin | kTcpAck), 3));
+  EXPECT_EQ(entry->state, FlowState::kTcpClosing);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 4));
 }
 
 // Found by the oracle: an echo request each way with the same id are two flows (Linux keys on the

@@ -80,7 +80,7 @@ TEST_P(FilterStageTest, TcpHandshakeRepliesAndTeardown) {
   // The reply cannot come first: outbound is restricted and no flow is open.
   EXPECT_EQ(Filter(kOut, syn.Reply(kTcpSyn | kTcpAck)), Verdict::kDropNoRule);
   EXPECT_EQ(Filter(kIn, syn), Verdict::kPassRule);
-  EXPECT_EQ(Filter(kOut, syn.Reply(kTcpAck)), Verdict::kDropNoRule);  // not a SYN-ACK yet
+  EXPECT_EQ(Filter(kOut, syn.Reply(kTcpFin | kTcpAck)), Verdict::kDropNoRule);  // no SYN-ACK yet
   EXPECT_EQ(Filter(kOut, syn.Reply(kTcpSyn | kTcpAck)), Verdict::kPassConntrack);
   EXPECT_EQ(Filter(kIn, syn.Flags(kTcpAck)), Verdict::kPassConntrack);
   EXPECT_EQ(Filter(kOut, syn.Reply(kTcpAck | kTcpFin)), Verdict::kPassConntrack);
