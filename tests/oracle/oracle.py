@@ -11,6 +11,7 @@ import argparse
 import os
 import random
 import select
+import struct
 import sys
 import tempfile
 import time
@@ -22,9 +23,12 @@ import policy  # noqa: E402
 import topology  # noqa: E402
 import traffic  # noqa: E402
 
-# Sequences in flight at once (each sends one packet per round), and the settle time of a round.
+# Sequences in flight at once (each sends one packet per round). A round ends when every VM has
+# seen every other VM's marker (a broadcast ARP sent after its packets of the round): both
+# switches forward a port's frames in order, so by then each packet of the round has been
+# delivered or dropped, however slow the machine. MARKER_TIMEOUT_S bounds the wait.
 CONCURRENT = 192
-SETTLE_S = 0.012
+MARKER_TIMEOUT_S = 5.0
 
 # Intended differences: name -> (PRODUCT reference, what differs). classify() names them.
 INTENDED = {}
@@ -69,6 +73,9 @@ class Oracle:
     def __init__(self, workdir):
         self.lab = topology.Lab(workdir)
         probe = policy.Config(0, self.lab.tag)
+        self.macs = [vm.mac for vm in probe.vms]
+        self.round = 0
+        self.marker_timeouts = 0
         try:
             self.butterfly = topology.ButterflySide(self.lab, probe.vms)
             self.kernel = topology.KernelSide(self.lab, probe.vms)
@@ -106,7 +113,8 @@ class Oracle:
                         expected[side][(step.receiver, step.l3)] = (verdicts, index, side)
                         sides[side][step.sender].send(step.frame)
                     entry[1] += 1
-            self.collect(sides, expected)
+            self.round += 1
+            self.collect(sides, expected, self.send_markers(sides))
             still = []
             for entry in active:
                 sequence, index, verdicts, linger = entry
@@ -127,18 +135,37 @@ class Oracle:
                     still.append(entry)
             active = still
 
-    def collect(self, sides, expected):
-        deadline = time.monotonic() + SETTLE_S
+    def send_markers(self, sides):
+        """Each VM broadcasts an ARP request whose target address holds the round number; returns
+        the set of (side, receiver, sender) markers still to be seen."""
+        target = struct.pack("!I", 0xF0000000 | (self.round & 0xFFFFFFF))
+        waiting = set()
+        for side in (0, 1):
+            for sender, sock in enumerate(sides[side]):
+                mac = self.macs[sender]
+                body = f.arp(1, mac, "0.0.0.0", "00:00:00:00:00:00", "0.0.0.0")[:24] + target
+                sock.send(f.ethernet("ff:ff:ff:ff:ff:ff", mac, f.ETH_ARP, body))
+                waiting.update((side, receiver, sender) for receiver in range(len(sides[side])) if receiver != sender)
+        return waiting
+
+    def collect(self, sides, expected, waiting):
+        target = struct.pack("!I", 0xF0000000 | (self.round & 0xFFFFFFF))
+        sender_of = {f.mac_bytes(mac): index for index, mac in enumerate(self.macs)}
+        deadline = time.monotonic() + MARKER_TIMEOUT_S
         every = [(side, receiver, sock) for side in (0, 1) for receiver, sock in enumerate(sides[side])]
         by_fd = {sock.fileno(): (side, receiver, sock) for side, receiver, sock in every}
-        while True:
+        while waiting:
             left = deadline - time.monotonic()
             if left <= 0:
+                self.marker_timeouts += 1
                 break
             ready, _, _ = select.select(list(by_fd), [], [], left)
             for fd in ready:
                 side, receiver, sock = by_fd[fd]
                 for frame in topology.drain(sock):
+                    if frame[12:14] == b"\x08\x06" and frame[38:42] == target:
+                        waiting.discard((side, receiver, sender_of.get(frame[6:12])))
+                        continue
                     hit = expected[side].get((receiver, f.l3_of(frame)))
                     if hit:
                         verdicts, index, _ = hit
@@ -178,6 +205,7 @@ def main():
         outcome.packets, outcome.sequences, elapsed, outcome.packets / max(elapsed, 1e-9)))
     for name in sorted(INTENDED):
         print("oracle: intended difference %-32s %8d  (%s)" % (name, outcome.by_class.get(name, 0), INTENDED[name][0]))
+    print("oracle: rounds whose markers timed out %d" % oracle.marker_timeouts)
     print("oracle: unexplained differences %d" % len(outcome.unexplained))
     groups = {}
     for sequence, verdicts, step in outcome.unexplained:
