@@ -279,6 +279,7 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
           entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
           break;
         }
+        if ((f & kTcpSyn) && from_opener == static_cast<bool>(f & kTcpAck)) return false;
         // Stragglers of either side pass until the entry ages out (as Linux's CLOSE state).
         break;
       case FlowState::kOneWay:

@@ -122,6 +122,10 @@ TEST(ConntrackTest, AnOpenFlowRefusesTheResponderSynAndTheOpenerSynAck) {
   EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpFin | kTcpAck), 3));
   EXPECT_EQ(entry->state, FlowState::kTcpClosing);
   EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 4));
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpRst), 5));
+  EXPECT_EQ(entry->state, FlowState::kTcpClosed);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 6));
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpSyn | kTcpAck), 6));
 }
 
 // Found by the oracle: an echo request each way with the same id are two flows (Linux keys on the
