@@ -8,6 +8,7 @@ compares, packet by packet, whether each one reached its destination VM.
 Every difference is either one of the named INTENDED differences (PRODUCT semantics, stated in
 the README) and counted as such, or unexplained: then the run fails and prints the sequence."""
 import argparse
+import json
 import os
 import random
 import select
@@ -29,6 +30,8 @@ import traffic  # noqa: E402
 # delivered or dropped, however slow the machine. MARKER_TIMEOUT_S bounds the wait.
 CONCURRENT = 192
 MARKER_TIMEOUT_S = 5.0
+# Butterfly applies a new policy within milliseconds, not before the API call returns.
+CONFIGURE_SETTLE_S = 0.5
 
 # Every difference the harness accepts, by name: (reference, what differs). The README's
 # "Security-group semantics vs Linux conntrack" states each one. A sequence's first difference
@@ -118,6 +121,17 @@ class Oracle:
     def close(self):
         self.lab.cleanup()
 
+    def butterfly_losses(self):
+        """Frames Butterfly lost for reasons other than the policy (queues, buffers): each one
+        would show as a false difference."""
+        lost = {}
+        for nic in self.butterfly.nics:
+            drops = json.loads(self.butterfly.cli(["--json", "nic", "stats", nic]))["drops"]
+            for reason, count in drops.items():
+                if reason not in ("filter", "antispoof") and count:
+                    lost[reason] = lost.get(reason, 0) + count
+        return lost
+
     def run_seed(self, seed, sequences, outcome, verbose=False):
         config = policy.Config(seed, self.lab.tag)
         # The VMs keep their MACs (the switches' tables know them): only addresses and SGs change.
@@ -126,6 +140,7 @@ class Oracle:
             vm.mac = first.mac
         self.butterfly.configure(config)
         self.kernel.configure(config)
+        time.sleep(CONFIGURE_SETTLE_S)
         rng = random.Random(seed * 7919 + 1)
         counter = [seed * 1000003]
         pending = [traffic.make_sequence(rng, config, i, counter) for i in range(sequences)]
@@ -230,6 +245,7 @@ def main():
             else:
                 for seed in [int(s) for s in args.seeds.split(",")]:
                     oracle.run_seed(seed, args.sequences, outcome, args.verbose)
+            losses = oracle.butterfly_losses()
         finally:
             oracle.close()
     elapsed = time.monotonic() - started
@@ -239,6 +255,7 @@ def main():
         for name in sorted(table):
             print("oracle: %s difference %-24s %8d  (%s)" % (label, name, outcome.by_class.get(name, 0), table[name][0]))
     print("oracle: rounds whose markers timed out %d" % oracle.marker_timeouts)
+    print("oracle: butterfly drops other than the policy's %s" % (losses or "none"))
     print("oracle: unexplained differences %d" % len(outcome.unexplained))
     groups = {}
     for sequence, verdicts, step in outcome.unexplained:

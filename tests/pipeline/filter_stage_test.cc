@@ -207,6 +207,25 @@ TEST_P(FilterStageTest, APacketItsFlowRefusesIsDroppedWhereRulesAllowIt) {
   EXPECT_EQ(Filter(kOut, syn.Flags(kTcpAck)), Verdict::kPassConntrack);
 }
 
+// Found by the oracle: echoes between the same two hosts differ by their id alone; in one burst,
+// the second was judged on the first's flow.
+TEST_P(FilterStageTest, EchoRepliesInOneBurstAreEachJudgedOnTheirOwnId) {
+  PolicyBuilder policy("vm");
+  policy.VnicIp("10.0.0.5").Inbound(kProtoTcp, 22, 22, {"192.0.2.0/24"});  // outbound open
+  Apply(policy);
+  ASSERT_EQ(Filter(kOut, Key::Icmp("10.0.0.5", "192.0.2.1", 8, 7)), Verdict::kPassRule);
+  PacketKey replies[2] = {Key::Icmp("192.0.2.1", "10.0.0.5", 0, 7).key,
+                          Key::Icmp("192.0.2.1", "10.0.0.5", 0, 8).key};
+  Verdict out[2];
+  FilterBurst(worker_, *engine_.SlotOf("vm"), kIn, replies, 2, out, 0);
+  EXPECT_EQ(out[0], Verdict::kPassConntrack);
+  EXPECT_EQ(out[1], Verdict::kDropNoRule);
+  std::swap(replies[0], replies[1]);
+  FilterBurst(worker_, *engine_.SlotOf("vm"), kIn, replies, 2, out, 0);
+  EXPECT_EQ(out[0], Verdict::kDropNoRule);
+  EXPECT_EQ(out[1], Verdict::kPassConntrack);
+}
+
 TEST_P(FilterStageTest, InvalidTcpFlagCombinationsAreDroppedEvenInAFlow) {
   PolicyBuilder policy("vm");
   policy.VnicIp("10.0.0.5").Inbound(kProtoTcp, 0, 65535, {"0.0.0.0/0"});
