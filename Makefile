@@ -4,7 +4,7 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean
+.PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean oracle
 
 all: build
 
@@ -29,6 +29,14 @@ test: build
 # Unit and integration tests again, against ASan/UBSan (and TSan) builds.
 sanitize: deps
 	@JOBS=$(JOBS) scripts/sanitizer-tests
+
+# The reference oracle's long run (root): seeded SG configurations and packet sequences through
+# Butterfly and through Linux conntrack until ORACLE_PACKETS packets are compared; prints the
+# packets, the differences by class and the time. `make test` runs its short variant.
+ORACLE_PACKETS ?= 1000000
+oracle: build
+	@BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 \
+	  tests/oracle/oracle.py --packets $(ORACLE_PACKETS)
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build

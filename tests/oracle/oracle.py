@@ -48,10 +48,11 @@ INTENDED = {
 KNOWN = {
     "tcp-sequence-checks": (
         "not in PRODUCT: a known gap",
-        "Butterfly tracks TCP states, not sequence numbers. In a flow whose handshake never "
-        "completed (its SYN-ACK was dropped, and one end picked the flow up mid-stream from a "
-        "bare ACK), Linux checks a RST's sequence number, and the packets that follow it, "
-        "against windows it never saw open, and refuses them; Butterfly passes them."),
+        "Butterfly tracks TCP states, not sequence numbers. Linux refuses data far outside the "
+        "window it has seen, and, in a flow whose handshake never completed (its SYN-ACK dropped, "
+        "one end picking the flow up from a bare ACK), a RST, the packets after it, or a new SYN "
+        "on its ports, by sequence checks and states (SYN_SENT2) Butterfly does not have; "
+        "Butterfly passes them."),
 }
 
 
@@ -69,7 +70,9 @@ def classify(sequence, first, verdicts):
         step = sequence.steps[first]
         handshake_done = any(is_tcp_ack_step(s) and v[0] and v[1]
                              for s, v in zip(sequence.steps[:first], verdicts[:first]))
-        if not handshake_done and any(word in step.what for word in ("rst", "after close", "reuse")):
+        if "outside the window" in step.what:
+            return "tcp-sequence-checks"
+        if not handshake_done and any(word in step.what for word in ("rst", "after close", "reus")):
             return "tcp-sequence-checks"
     return None
 
@@ -222,7 +225,7 @@ class Oracle:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1,2,3,4", help="comma-separated seeds (short mode)")
-    parser.add_argument("--sequences", type=int, default=500, help="sequences per seed")
+    parser.add_argument("--sequences", type=int, help="sequences per seed (500; long mode 5000)")
     parser.add_argument("--packets", type=int, default=0,
                         help="long mode: seeds 1000, 1001, ... until this many packets are compared")
     parser.add_argument("--verbose", action="store_true")
@@ -230,6 +233,8 @@ def main():
     if os.geteuid() != 0:
         print("oracle: needs root (network namespaces)", file=sys.stderr)
         return 2
+    if args.sequences is None:
+        args.sequences = 5000 if args.packets else 500
     started = time.monotonic()
     outcome = Outcome()
     with tempfile.TemporaryDirectory(prefix="butterfly-oracle-") as workdir:
