@@ -80,6 +80,7 @@ def classify(sequence, first, verdicts):
 class Outcome:
     def __init__(self):
         self.packets = 0
+        self.delivered_both = 0
         self.sequences = 0
         self.by_class = {}
         self.unexplained = []
@@ -87,6 +88,7 @@ class Outcome:
     def add(self, sequence, verdicts):
         self.sequences += 1
         self.packets += len(sequence.steps)
+        self.delivered_both += sum(1 for butterfly, kernel in verdicts if butterfly and kernel)
         differ = [i for i, (butterfly, kernel) in enumerate(verdicts) if butterfly != kernel]
         if not differ:
             return
@@ -256,6 +258,9 @@ def main():
     elapsed = time.monotonic() - started
     print("oracle: %d packets in %d sequences compared in %.1f s (%.0f packets/s)" % (
         outcome.packets, outcome.sequences, elapsed, outcome.packets / max(elapsed, 1e-9)))
+    print("oracle: delivered by both %d, dropped by both %d, different %d" % (
+        outcome.delivered_both, outcome.packets - outcome.delivered_both - sum(outcome.by_class.values())
+        - len(outcome.unexplained), sum(outcome.by_class.values()) + len(outcome.unexplained)))
     for label, table in (("intended", INTENDED), ("known", KNOWN)):
         for name in sorted(table):
             print("oracle: %s difference %-24s %8d  (%s)" % (label, name, outcome.by_class.get(name, 0), table[name][0]))
