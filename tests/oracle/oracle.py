@@ -12,6 +12,7 @@ import json
 import os
 import random
 import select
+import signal
 import struct
 import sys
 import tempfile
@@ -235,6 +236,9 @@ def main():
     if os.geteuid() != 0:
         print("oracle: needs root (network namespaces)", file=sys.stderr)
         return 2
+    # A timeout's SIGTERM unwinds like an exception: the finally below removes namespaces,
+    # links and the daemon.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.sequences is None:
         args.sequences = 5000 if args.packets else 500
     started = time.monotonic()

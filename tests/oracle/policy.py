@@ -71,12 +71,20 @@ class Config:
         self.sg_ids_ever = [tag + "sg%d" % i for i in range(5)]
         self.sgs = []
         for sg_id in self.sg_ids_ever[:4]:  # the fifth is referenced but never exists
-            rules = [self.random_rule(rng) for _ in range(rng.randint(0, 5))]
+            rules = [self.random_rule(rng) for _ in range(rng.randint(0, 6))]
             members = self.random_members(rng) if rng.random() < 0.8 else []
             self.sgs.append(Sg(sg_id, rules, members))
+        if rng.random() < 0.5:
+            # A wide-open group in half the configurations: conntrack's own verdicts (invalid
+            # flags, states, replies) then decide where the rules would let anything in.
+            self.sgs[-1].rules += [Rule("in", "all", None, cidr="0.0.0.0/0"), Rule("in", "all", None, cidr="::/0")]
         for vm in self.vms:
-            vm.sgs = rng.sample(self.sg_ids_ever, rng.choice([0, 1, 1, 2, 2, 3]))
+            vm.sgs = rng.sample(self.sg_ids_ever, rng.choice([0, 1, 2, 2, 3, 3]))
         self.by_id = {sg.id: sg for sg in self.sgs}
+        # Destination ports the rules name: traffic aims at them often, so that allowed flows
+        # (and their replies, closes, errors) are as well exercised as denied ones.
+        self.rule_ports = sorted({port for sg in self.sgs for rule in sg.rules if rule.ports
+                                  for port in (rule.ports[0], rule.ports[1])})
 
     def all_addresses(self):
         return [a for vm in self.vms for a in vm.v4 + vm.v6] + [self.outsider_v4, self.outsider_v6]
@@ -86,7 +94,7 @@ class Config:
         return sorted(rng.sample(addresses, rng.randint(1, len(addresses) // 2)))
 
     def random_rule(self, rng):
-        direction = "in" if rng.random() < 0.7 else "out"
+        direction = "in" if rng.random() < 0.8 else "out"
         protocol = rng.choice(["tcp", "tcp", "udp", "udp", "icmp", "icmpv6", "all", "6", "17", "1", "58", "132"])
         ports = None
         if protocol in ("tcp", "udp", "6", "17") and rng.random() < 0.8:
@@ -94,8 +102,10 @@ class Config:
             last = first if rng.random() < 0.6 else min(65535, first + rng.choice([1, 5, 10, 1000]))
             ports = (first, last)
         vm = rng.choice(self.vms)
+        # Weighted towards prefixes that hold VMs: most rules let something through.
         cidr = rng.choice([
-            "0.0.0.0/0", "::/0", str(self.v4_net) + "/24", self.v6_net + "/64", rng.choice(vm.v4) + "/32",
+            "0.0.0.0/0", "::/0", "0.0.0.0/0", "::/0", str(self.v4_net) + "/24", self.v6_net + "/64",
+            str(self.v4_net) + "/24", self.v6_net + "/64", rng.choice(vm.v4) + "/32",
             rng.choice(vm.v6) + "/128", str(self.v4_net) + "/28", self.v6_net + "/124", "198.19.255.0/24",
             "2001:db8:ffff::/48", None, None])
         if cidr is None:

@@ -293,7 +293,13 @@ def make_sequence(rng, config, index, counter):
         options = rng.choice(["nop", "rr"] if family == 4 else ["hbh", "dest"])
     b = Builder(family, counter, options)
     sport = 10000 + index  # unique per sequence in a seed
-    dport = rng.choice(PORTS) if rng.random() < 0.9 else rng.randrange(1, 65536)
+    chance = rng.random()
+    if chance < 0.5 and config.rule_ports:
+        dport = rng.choice(config.rule_ports)
+    elif chance < 0.9:
+        dport = rng.choice(PORTS)
+    else:
+        dport = rng.randrange(1, 65536)
     if kind == "tcp":
         tcp_sequence(rng, b, a, z, sport, dport)
     elif kind == "tcp-odd":
