@@ -85,8 +85,9 @@ class Lab:
 
     def netns(self, suffix):
         name = self.name(suffix)
-        run(["ip", "netns", "add", name])
+        # Recorded first: a signal between the two lines must not leave it behind.
         self.namespaces.append(name)
+        run(["ip", "netns", "add", name])
         for key in ("all", "default"):
             self.ns(name, ["sysctl", "-qw", "net.ipv6.conf.%s.disable_ipv6=1" % key])
         self.ns(name, ["ip", "link", "set", "lo", "up"])
@@ -97,8 +98,8 @@ class Lab:
 
     def veth(self, a, b):
         a, b = self.name(a), self.name(b)
-        run(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
         self.links.append(a)
+        run(["ip", "link", "add", a, "type", "veth", "peer", "name", b])
         return a, b
 
     def move(self, link, namespace, mac=None):
