@@ -4,7 +4,8 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean oracle
+.PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
+	conntrack-flood-test oracle
 
 all: build
 
@@ -29,6 +30,12 @@ test: build
 # Unit and integration tests again, against ASan/UBSan (and TSan) builds.
 sanitize: deps
 	@JOBS=$(JOBS) scripts/sanitizer-tests
+
+# The conntrack quota's long run: one VM sends 10^6 distinct flows while another's TCP
+# connections must all succeed (`make test` runs it with 200,000 flows).
+conntrack-flood-test: build
+	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_FLOOD_FLOWS=1000000 \
+		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_conntrack_quota
 
 # The reference oracle's long run (root): seeded SG configurations and packet sequences through
 # Butterfly and through Linux conntrack until ORACLE_PACKETS packets are compared; prints the

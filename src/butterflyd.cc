@@ -1,5 +1,6 @@
 // butterflyd: reads its settings, builds the dataplane, and serves the API on the control thread
 // until SIGINT/SIGTERM or app_quit. SIGHUP reloads the authorised CURVE client keys.
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -69,6 +70,12 @@ void Reload(butterfly::CurveAuthenticator* curve, const std::string& key_dir) {
 
 int main(int argc, char** argv) {
   using namespace butterfly;
+  // API answers of a big model are megabytes each, hundreds a second under load: glibc's default
+  // (mmap and unmap each, or give the heap top back after every free) made the copies fault every
+  // page in again. Keep freed memory while busy; the API hands it all back once idle
+  // (malloc_trim in ApiServer::Serve).
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   DaemonArgs args = ParseDaemonArgs(argc, argv);
   if (args.exit_now) {
     std::fputs(args.output.c_str(), stdout);

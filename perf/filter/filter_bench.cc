@@ -178,7 +178,7 @@ ConntrackRow MeasureConntrack(int fill_percent, uint32_t max_entries) {
     bool from_lo;
     FlowKey flow = MakeFlowKey(key, 1, &from_lo);
     if (table.Find(flow, 1)) continue;
-    table.Insert(flow, key, from_lo, Direction::kOutbound, 1, 1);
+    table.Insert(flow, key, from_lo, Direction::kOutbound, 1, 1, 1);
     present.push_back(flow);
   }
   std::shuffle(present.begin(), present.end(), rng);
@@ -219,7 +219,7 @@ ConntrackRow MeasureConntrack(int fill_percent, uint32_t max_entries) {
   for (int round = 0; round < rounds; ++round) {
     auto started = Clock::now();
     for (auto& [flow, key] : fresh) {
-      if (!table.Find(flow, 2)) table.Insert(flow, key, true, Direction::kOutbound, 1, 2);
+      if (!table.Find(flow, 2)) table.Insert(flow, key, true, Direction::kOutbound, 1, 2, 1);
     }
     total_ns += std::chrono::duration<double, std::nano>(Clock::now() - started).count();
     for (auto& [flow, key] : fresh) {

@@ -1,5 +1,7 @@
 #include "api/api_server.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 
 #include "core/log.h"
@@ -9,9 +11,9 @@ namespace butterfly {
 ApiServer::ApiServer(zmq::context_t& context, Dispatcher& dispatcher, size_t max_frame_bytes)
     : socket_(context, zmq::socket_type::router), dispatcher_(dispatcher) {
   socket_.set(zmq::sockopt::linger, 0);
-  // Frames over twice the dispatcher's limit are cut by ZeroMQ itself (the peer is disconnected)
-  // so a client cannot make the daemon allocate without bound; frames between the two limits get
-  // a REJECTED answer.
+  // Frames over twice the dispatcher's limit (kMaxReceivedFrameBytes by default) are cut by ZeroMQ
+  // itself, the peer disconnected unanswered, so a client cannot make the daemon allocate without
+  // bound; frames between the two limits get a REJECTED answer. The CLI sends neither.
   socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(max_frame_bytes) * 2);
 }
 
@@ -62,8 +64,13 @@ bool ApiServer::ReceiveGroup(std::vector<Request>* group) {
 
 void ApiServer::Answer(Request& request) {
   for (zmq::message_t& part : request.envelope) socket_.send(part, zmq::send_flags::sndmore);
-  // A client that left meanwhile is dropped silently by the ROUTER socket.
-  socket_.send(zmq::buffer(request.answer), zmq::send_flags::none);
+  // Handed over, not copied: answers of a big model weigh megabytes. A client that left
+  // meanwhile is dropped silently by the ROUTER socket.
+  auto* answer = new std::string(std::move(request.answer));
+  zmq::message_t body(
+      answer->data(), answer->size(),
+      [](void*, void* hint) { delete static_cast<std::string*>(hint); }, answer);
+  socket_.send(body, zmq::send_flags::none);
 }
 
 void ApiServer::Serve(const std::atomic<bool>& stop,
@@ -72,6 +79,10 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
   zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
   std::chrono::milliseconds timeout = tick;
   std::vector<Request> group;
+  // Requests free what they built (answers, models of big changes), but glibc keeps freed heap
+  // pages for reuse: a burst of large answers left the daemon 1.4 GB bigger for good. The first
+  // quiet moment after some work hands them back to the kernel (a few ms, never under load).
+  bool trim_due = false;
   while (!stop.load() && !dispatcher_.quit_requested()) {
     try {
       zmq::poll(items, 1, timeout);
@@ -81,7 +92,12 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
       break;
     }
     timeout = periodic ? std::min(periodic(), tick) : tick;
-    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    if (!(items[0].revents & ZMQ_POLLIN)) {
+      if (trim_due) malloc_trim(0);
+      trim_due = false;
+      continue;
+    }
+    trim_due = true;
     try {
       if (!ReceiveGroup(&group)) continue;
       std::vector<std::string_view> frames;

@@ -7,6 +7,7 @@
 #include "api/proto_convert.h"
 #include "api/status_graph.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "core/version.h"
 
 namespace butterfly {
@@ -59,6 +60,96 @@ std::vector<const FieldDescriptor*> OperationsOf(const MessageV0_Request& reques
   std::vector<const FieldDescriptor*> fields;
   request.GetReflection()->ListFields(request, &fields);
   return fields;
+}
+
+// The first `string` field of `message` (searched depth first) that is not UTF-8, named by its
+// path: proto2 decoding lets any bytes through, and what is stored comes back in answers, file
+// names and the CLI's JSON, where strict decoders refuse it.
+Status CheckStringsAreUtf8(const google::protobuf::Message& message, const std::string& path) {
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  std::string scratch;
+  for (const FieldDescriptor* field : fields) {
+    std::string name = path.empty() ? field->name() : path + "." + field->name();
+    int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      std::string where = field->is_repeated() ? name + "[" + std::to_string(i) + "]" : name;
+      if (field->type() == FieldDescriptor::TYPE_STRING) {
+        const std::string& text =
+            field->is_repeated()
+                ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
+                : reflection->GetStringReference(message, field, &scratch);
+        size_t bad = 0;
+        if (!IsValidUtf8(text, &bad)) {
+          return Fail(where + " is not valid UTF-8 (byte " + std::to_string(bad) + " of " +
+                      QuoteForMessage(text) + ")");
+        }
+      } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        const google::protobuf::Message& nested =
+            field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                 : reflection->GetMessage(message, field);
+        if (Status checked = CheckStringsAreUtf8(nested, where); !checked) return checked;
+      }
+    }
+  }
+  return Ok();
+}
+
+// Reads whose answer depends on the model alone, so that it stays right until the next change
+// of state: security groups and the list of vnic ids. (nic_details carries link states, stats
+// move by themselves: those are never cached.)
+bool IsCachedRead(const MessageV0_Request& request) {
+  std::vector<const FieldDescriptor*> operations = OperationsOf(request);
+  if (operations.size() != 1) return false;
+  switch (operations[0]->number()) {
+    case MessageV0_Request::kNicListFieldNumber:
+    case MessageV0_Request::kSgListFieldNumber:
+    case MessageV0_Request::kSgDetailsFieldNumber:
+    case MessageV0_Request::kSgRuleListFieldNumber:
+    case MessageV0_Request::kSgMemberListFieldNumber:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void AppendVarint(uint64_t value, std::string* out) {
+  while (value >= 0x80) {
+    out->push_back(static_cast<char>(value | 0x80));
+    value >>= 7;
+  }
+  out->push_back(static_cast<char>(value));
+}
+
+void AppendVarintField(int field, uint64_t value, std::string* out) {
+  AppendVarint(static_cast<uint64_t>(field) << 3 | 0, out);
+  AppendVarint(value, out);
+}
+
+size_t VarintSize(uint64_t value) {
+  size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+// A length-delimited field's key and length, its `length` bytes to follow.
+void AppendTag(int field, size_t length, std::string* out) {
+  AppendVarint(static_cast<uint64_t>(field) << 3 | 2, out);
+  AppendVarint(length, out);
+}
+
+// The bytes a length-delimited field of `length` bytes takes, key and length included.
+size_t FieldSize(int field, size_t length) {
+  return VarintSize(static_cast<uint64_t>(field) << 3 | 2) + VarintSize(length) + length;
+}
+
+void AppendLengthDelimited(int field, std::string_view bytes, std::string* out) {
+  AppendTag(field, bytes.size(), out);
+  out->append(bytes);
 }
 
 }  // namespace
@@ -154,39 +245,100 @@ std::string Dispatcher::HandleFrameUncommitted(std::string_view frame, bool* cha
   proto::Error::Code refusal{};
   if (!DecodeFrame(frame, &request, &refusal)) return SerializeOrEmpty(ErrorAnswer(refusal));
   uint64_t recorded_before = recorded_changes_;
-  std::string answer = SerializeOrEmpty(HandleUncommitted(request));
+  std::string answer = HandleUncommitted(request);
   *changed = recorded_changes_ != recorded_before;
   return answer;
 }
 
 proto::Messages Dispatcher::Handle(const proto::Messages& request) {
   uint64_t recorded_before = recorded_changes_;
-  proto::Messages answer = HandleUncommitted(request);
+  proto::Messages answer;
+  answer.ParseFromString(HandleUncommitted(request));
   if (!Commit() && recorded_changes_ != recorded_before) {
     return ErrorAnswer(proto::Error::INTERNAL_ERROR);
   }
   return answer;
 }
 
-proto::Messages Dispatcher::HandleUncommitted(const proto::Messages& request) {
+std::string Dispatcher::HandleUncommitted(const proto::Messages& request) {
   if (request.has_encrypted()) {
     LOG_WARNING(
         "api: rejected a request using the original's pre-shared-key encryption "
         "(not supported; use CURVE)");
-    return ErrorAnswer(proto::Error::REJECTED);
+    return SerializeOrEmpty(ErrorAnswer(proto::Error::REJECTED));
   }
-  if (request.messages_size() == 0) return ErrorAnswer(proto::Error::EMPTY_REQUEST);
+  if (request.messages_size() == 0)
+    return SerializeOrEmpty(ErrorAnswer(proto::Error::EMPTY_REQUEST));
 
-  proto::Messages answer;
+  // Built message by message, as proto::Messages would serialize them (field 1, repeated), so
+  // that an answer from the read cache is spliced in without being parsed again.
+  std::string answer;
+  std::string message_bytes;
   for (int i = 0; i < request.messages_size(); ++i) {
     const proto::Message& in = request.messages(i);
-    bool applied = HandleMessage(in, answer.add_messages());
+    if (AnswerFromReadCache(in, &answer)) continue;
+    proto::Message out;
+    bool applied = HandleMessage(in, &out);
     if (write_ahead_record_ && !applied && IsStateChange(in)) {
       refused_.push_back(static_cast<uint32_t>(i));
     }
+    message_bytes.clear();
+    out.AppendToString(&message_bytes);
+    AppendLengthDelimited(proto::Messages::kMessagesFieldNumber, message_bytes, &answer);
   }
   controller_.PublishPolicies();
   return answer;
+}
+
+bool Dispatcher::AnswerFromReadCache(const proto::Message& in, std::string* out) {
+  if (!in.has_message_0()) return false;
+  const MessageV0& request = in.message_0();
+  if (!request.IsInitialized() || !request.has_request() || !IsCachedRead(request.request())) {
+    return false;
+  }
+  if (!IsValidUtf8(request.message_id()) || !CheckStringsAreUtf8(request.request(), "")) {
+    return false;
+  }
+  std::string key;
+  request.request().SerializeToString(&key);
+  auto cached = read_cache_.find(key);
+  if (cached != read_cache_.end()) {
+    ++read_cache_hits_;
+  } else {
+    MessageV0_Response response;
+    bool changed = HandleRequest(request.request(), &response);
+    (void)changed;  // a read
+    std::string bytes;
+    response.SerializeToString(&bytes);
+    // Bounded: past the bound, the oldest state's answers are the ones dropped, all at once.
+    if (read_cache_bytes_ + bytes.size() > kReadCacheBytes) ClearReadCache();
+    read_cache_bytes_ += key.size() + bytes.size();
+    cached = read_cache_.emplace(std::move(key), std::move(bytes)).first;
+  }
+  // Message { revision = 1; message_0 = 3 { response = 2; message_id = 3 } }, its lengths worked
+  // out first so that the cached bytes are copied once, straight into the answer.
+  const std::string& response = cached->second;
+  size_t inner = FieldSize(MessageV0::kResponseFieldNumber, response.size());
+  if (request.has_message_id()) {
+    inner += FieldSize(MessageV0::kMessageIdFieldNumber, request.message_id().size());
+  }
+  size_t message = VarintSize(proto::Message::kRevisionFieldNumber << 3) +
+                   VarintSize(kProtocolRevision) +
+                   FieldSize(proto::Message::kMessage0FieldNumber, inner);
+  out->reserve(out->size() + FieldSize(proto::Messages::kMessagesFieldNumber, message));
+  AppendTag(proto::Messages::kMessagesFieldNumber, message, out);
+  AppendVarintField(proto::Message::kRevisionFieldNumber, kProtocolRevision, out);
+  AppendTag(proto::Message::kMessage0FieldNumber, inner, out);
+  AppendLengthDelimited(MessageV0::kResponseFieldNumber, response, out);
+  if (request.has_message_id()) {
+    AppendLengthDelimited(MessageV0::kMessageIdFieldNumber, request.message_id(), out);
+  }
+  return true;
+}
+
+void Dispatcher::ClearReadCache() {
+  read_cache_.clear();
+  read_cache_bytes_ = 0;
 }
 
 bool Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
@@ -197,8 +349,16 @@ bool Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
   }
   const MessageV0& request = in.message_0();
   MessageV0* answer = out->mutable_message_0();
-  if (request.has_message_id()) answer->set_message_id(request.message_id());
+  // An id that is not text is not echoed: the answer would carry the same bad bytes.
+  if (request.has_message_id() && IsValidUtf8(request.message_id())) {
+    answer->set_message_id(request.message_id());
+  }
   MessageV0_Response* response = answer->mutable_response();
+  if (Status text = CheckStringsAreUtf8(request, ""); !text) {
+    SetStatus(response, text);
+    LOG_INFO("api: refused a request: %s", text.error().c_str());
+    return false;
+  }
   if (!request.IsInitialized()) {
     SetStatus(response, Fail("missing required field(s): " + request.InitializationErrorString()));
     return false;
@@ -208,6 +368,7 @@ bool Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
     return false;
   }
   if (!HandleRequest(request.request(), response)) return false;
+  ClearReadCache();
   if (recorder_) {
     // A frame journaled ahead is already in the journal, this message with it.
     if (!write_ahead_record_) recorder_->Record(request.request());

@@ -8,8 +8,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
+#include "core/api_limits.h"
 #include "core/controller.h"
 #include "message.pb.h"
 
@@ -46,7 +48,7 @@ class ChangeRecorder {
 
 struct DispatcherLimits {
   // Frames larger than this are answered with REJECTED without being parsed.
-  size_t max_frame_bytes = 64u << 20;
+  size_t max_frame_bytes = kMaxRequestFrameBytes;
   // Protobuf nesting depth beyond which a frame is a PARSE_ERROR.
   int max_nesting = 32;
 };
@@ -70,12 +72,20 @@ class Dispatcher {
                    proto::Error::Code* refusal) const;
 
   bool quit_requested() const { return quit_requested_; }
+  // Reads answered from the cache of serialized answers without being built again (read_cache_).
+  uint64_t read_cache_hits() const { return read_cache_hits_; }
   uint64_t request_counter() const { return request_counter_; }
   void set_recorder(ChangeRecorder* recorder) { recorder_ = recorder; }
 
  private:
   std::string HandleFrameUncommitted(std::string_view frame, bool* changed);
-  proto::Messages HandleUncommitted(const proto::Messages& request);
+  // The serialized answer to `request`.
+  std::string HandleUncommitted(const proto::Messages& request);
+  // Appends the answer to `in` (as an element of proto::Messages' repeated field) when it is a
+  // read the cache answers, filling the cache on a miss; false, appending nothing, for every
+  // other message.
+  bool AnswerFromReadCache(const proto::Message& in, std::string* out);
+  void ClearReadCache();
   Status Commit();
   static std::string InternalErrorAnswer();
   // True when the message changed the state.
@@ -92,6 +102,14 @@ class Dispatcher {
   // indexes) that did not apply.
   std::optional<uint64_t> write_ahead_record_;
   std::vector<uint32_t> refused_;
+  // Serialized answers (MessageV0_Response) of reads that depend on the model alone, by
+  // serialized request, valid until the next change of state. A full listing of a large model
+  // (sg_details of 100,000 rules: ~0.3 s to build) is built once per state, so clients that
+  // repeat it, or leave before their answer, cost a copy each instead of stalling everyone.
+  std::unordered_map<std::string, std::string> read_cache_;
+  size_t read_cache_bytes_ = 0;
+  static constexpr size_t kReadCacheBytes = size_t{64} << 20;
+  uint64_t read_cache_hits_ = 0;
   std::time_t start_date_;
   bool quit_requested_ = false;
 };

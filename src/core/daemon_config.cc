@@ -243,6 +243,18 @@ std::vector<OptionSpec> OptionTable() {
          c.conntrack_entries = static_cast<uint32_t>(*entries);
          return Ok();
        }},
+      {"--conntrack-vnic-quota",
+       {"general.conntrack-vnic-quota"},
+       "N",
+       "Connection-tracking entries the flows of one vnic may hold in a worker's table, so that "
+       "one VM opening flows at line rate cannot stop the others' new connections (default one "
+       "eighth of --conntrack-entries; at most --conntrack-entries)",
+       [](DaemonConfig& c, const std::string& v) -> Status {
+         auto entries = ParseInteger(v, 1, 1 << 26);
+         if (!entries) return Fail("--conntrack-vnic-quota " + entries.error());
+         c.conntrack_vnic_quota = static_cast<uint32_t>(*entries);
+         return Ok();
+       }},
   };
 }
 
@@ -403,6 +415,15 @@ DaemonArgs ParseDaemonArgs(int argc, const char* const* argv) {
   if (!set_by[workers].empty() && !set_by[graph_core].empty()) {
     return fail("workers (set by " + set_by[workers] + ") and graph-cpu-core (set by " +
                 set_by[graph_core] + ") both choose the workers' cores; keep one");
+  }
+  if (config.conntrack_vnic_quota == 0) {
+    config.conntrack_vnic_quota = std::max<uint32_t>(config.conntrack_entries / 8, 1);
+  } else if (config.conntrack_vnic_quota > config.conntrack_entries) {
+    size_t quota = index_of("--conntrack-vnic-quota");
+    return fail("conntrack-vnic-quota " + std::to_string(config.conntrack_vnic_quota) +
+                " (set by " + set_by[quota] + ") is larger than conntrack-entries " +
+                std::to_string(config.conntrack_entries) +
+                ": a vnic cannot hold more entries than the table");
   }
   return result;
 }

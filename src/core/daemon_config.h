@@ -36,6 +36,9 @@ struct DaemonConfig {
   bool no_jit = false;
   uint16_t vxlan_port = 4789;
   uint32_t conntrack_entries = 1u << 18;
+  // Entries one vnic's flows may hold in a worker's table; ParseDaemonArgs makes the default
+  // (0 here) one eighth of conntrack_entries.
+  uint32_t conntrack_vnic_quota = 0;
   uint32_t fdb_ageing_seconds = 300;
   bool dpdk_help = false;
   bool no_dataplane = false;

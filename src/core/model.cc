@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "core/text.h"
+
 namespace butterfly {
 
 const char* VnicTypeName(VnicType type) {
@@ -97,14 +99,21 @@ bool SecurityGroup::SameContent(const SecurityGroup& other) const {
 }
 
 Status ValidateId(std::string_view what, std::string_view id) {
-  if (id.empty()) return Fail(std::string(what) + " id is empty");
-  if (id.size() > 255) return Fail(std::string(what) + " id is longer than 255 bytes");
-  if (id == "." || id == "..")
-    return Fail(std::string(what) + " id '" + std::string(id) + "' is reserved");
+  auto refuse = [&](std::string_view why) {
+    return Fail(std::string(what) + " id " + QuoteForMessage(id) + " " + std::string(why) + " (" +
+                std::string(kIdRule) + ")");
+  };
+  if (id.empty()) return Fail(std::string(what) + " id is empty (" + std::string(kIdRule) + ")");
+  if (id.size() > kMaxIdBytes) return refuse("is longer than 255 bytes");
+  auto alphanumeric = [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alphanumeric(id[0]) && id[0] != '_') {
+    return refuse("does not start with a letter, a digit or '_'");
+  }
   for (unsigned char c : id) {
-    if (c <= ' ' || c == 0x7f || c == '/' || c == '"' || c == '\\') {
-      return Fail(std::string(what) + " id '" + std::string(id) +
-                  "' contains a space, quote, backslash, '/' or control character");
+    if (!alphanumeric(c) && c != '_' && c != '-' && c != '.' && c != ':') {
+      return refuse("holds a character outside A-Z a-z 0-9 _ - . :");
     }
   }
   return Ok();

@@ -107,7 +107,12 @@ struct Vnic {
   bool operator==(const Vnic&) const = default;
 };
 
-// Ids name sockets and interfaces: printable, no '/', no spaces, 1-255 bytes.
+// Ids name sockets, interfaces and files, and are typed on command lines: only characters that
+// are safe in all of these (orchestrators use names and UUIDs), and never a leading '-' or '.'
+// (an option, a hidden or relative file).
+inline constexpr std::string_view kIdRule =
+    "1-255 characters from A-Z a-z 0-9 _ - . :, starting with a letter, a digit or '_'";
+inline constexpr size_t kMaxIdBytes = 255;
 Status ValidateId(std::string_view what, std::string_view id);
 
 class Model {

@@ -136,6 +136,98 @@ Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
   std::uninitialized_default_construct_n(memory, slot_count_);
   slots_.reset(memory);
   mask_ = slot_count_ - 1;
+  quota_ = config_.max_entries_per_vnic == 0
+               ? config_.max_entries
+               : std::min(config_.max_entries_per_vnic, config_.max_entries);
+  // A bucket holds at least one entry: with as many buckets as entries, none ever lacks. Bucket
+  // ids are 16 bits (an entry's owner_bucket).
+  size_t bucket_count = std::min<size_t>(config_.max_entries, size_t{1} << 16);
+  buckets_.assign(bucket_count, OwnerBucket{});
+  free_buckets_.resize(bucket_count);
+  for (size_t i = 0; i < bucket_count; ++i) {
+    free_buckets_[i] = static_cast<uint32_t>(bucket_count - 1 - i);  // bucket 0 on top
+  }
+  // At most half full: the probe on insert and erase stays within a line or two.
+  owner_index_.assign(std::bit_ceil(bucket_count * 2), 0);
+  owner_mask_ = owner_index_.size() - 1;
+}
+
+size_t Conntrack::OwnerSlot(uint32_t vnic) const {
+  size_t i = OwnerHome(vnic);
+  while (owner_index_[i] != 0 && buckets_[owner_index_[i] - 1].vnic != vnic) {
+    i = (i + 1) & owner_mask_;
+  }
+  return i;
+}
+
+uint32_t Conntrack::OwnerEntries(uint32_t owner) const {
+  uint32_t id = owner_index_[OwnerSlot(owner)];
+  return id == 0 ? 0 : buckets_[id - 1].entries;
+}
+
+uint32_t Conntrack::AcquireBucket(uint32_t vnic) {
+  size_t slot = OwnerSlot(vnic);
+  if (owner_index_[slot] != 0) return owner_index_[slot] - 1;
+  if (free_buckets_.empty()) return kNoBucket;
+  uint32_t id = free_buckets_.back();
+  free_buckets_.pop_back();  // never reallocates: the vector only shrinks and regrows in place
+  buckets_[id] = {vnic, 0};
+  owner_index_[slot] = id + 1;
+  ++owners_;
+  return id;
+}
+
+void Conntrack::Release(uint16_t bucket) {
+  OwnerBucket& owner = buckets_[bucket];
+  if (--owner.entries != 0) return;
+  // The bucket's last entry: take it out of the index (backward shift, as the table does).
+  size_t hole = OwnerSlot(owner.vnic);
+  for (size_t j = (hole + 1) & owner_mask_; owner_index_[j] != 0; j = (j + 1) & owner_mask_) {
+    size_t home = OwnerHome(buckets_[owner_index_[j] - 1].vnic);
+    bool home_in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!home_in_range) {
+      owner_index_[hole] = owner_index_[j];
+      hole = j;
+    }
+  }
+  owner_index_[hole] = 0;
+  free_buckets_.push_back(bucket);
+  --owners_;
+}
+
+Status Conntrack::CheckOwnerAccounting() const {
+  std::vector<uint32_t> counted(buckets_.size(), 0);
+  for (size_t i = 0; i < slot_count_; ++i) {
+    if (slots_[i].expires == 0) continue;
+    uint16_t bucket = slots_[i].owner_bucket;
+    if (bucket >= buckets_.size()) return Fail("slot " + std::to_string(i) + ": bad bucket");
+    ++counted[bucket];
+  }
+  size_t in_use = 0;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    if (counted[b] != buckets_[b].entries) {
+      return Fail("bucket " + std::to_string(b) + " of vnic " + std::to_string(buckets_[b].vnic) +
+                  ": " + std::to_string(buckets_[b].entries) + " entries counted, " +
+                  std::to_string(counted[b]) + " in the table");
+    }
+    if (buckets_[b].entries == 0) continue;
+    ++in_use;
+    uint32_t id = owner_index_[OwnerSlot(buckets_[b].vnic)];
+    if (id != b + 1) return Fail("bucket " + std::to_string(b) + " not found by its vnic");
+  }
+  size_t indexed = 0;
+  for (uint32_t id : owner_index_) {
+    if (id == 0) continue;
+    ++indexed;
+    if (buckets_[id - 1].entries == 0) return Fail("a free bucket is still indexed");
+  }
+  if (in_use != owners_ || indexed != owners_ ||
+      free_buckets_.size() + owners_ != buckets_.size()) {
+    return Fail("buckets in use: " + std::to_string(in_use) + ", indexed " +
+                std::to_string(indexed) + ", owners " + std::to_string(owners_) + ", free " +
+                std::to_string(free_buckets_.size()) + " of " + std::to_string(buckets_.size()));
+  }
+  return Ok();
 }
 
 size_t Conntrack::SlotOf(const FlowKey& key) const { return Hash(key) & mask_; }
@@ -154,7 +246,8 @@ ConntrackEntry* Conntrack::Find(const FlowKey& key, uint64_t hash, uint64_t now)
 }
 
 ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, bool from_lo,
-                                  Direction direction, uint64_t generation, uint64_t now) {
+                                  Direction direction, uint64_t generation, uint64_t now,
+                                  uint32_t owner) {
   if (size_ >= config_.max_entries) {
     ReclaimExpired(now, 64);
     if (size_ >= config_.max_entries) {
@@ -162,6 +255,25 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
       return nullptr;
     }
   }
+  uint32_t bucket = AcquireBucket(owner);
+  if (bucket != kNoBucket && buckets_[bucket].entries >= quota_) {
+    // Expired entries of this owner may be what holds it at its quota. (Reclaiming may free the
+    // bucket itself: look it up again.)
+    ReclaimExpired(now, 64);
+    bucket = AcquireBucket(owner);
+    if (bucket != kNoBucket && buckets_[bucket].entries >= quota_) {
+      Bump(counters_.quota_refused);
+      return nullptr;
+    }
+  }
+  if (bucket == kNoBucket) {
+    // More owners than buckets (only past 65536 vnics on one worker): fail closed.
+    Bump(counters_.full);
+    return nullptr;
+  }
+  // Charged before an expired entry overwritten below is released: were it the bucket's last
+  // one, the bucket would be freed under us.
+  ++buckets_[bucket].entries;
   size_t i = SlotOf(key);
   // The key has no live entry (the caller looked): an expired one on the probe path may be
   // overwritten in place, which keeps the chain intact.
@@ -171,7 +283,9 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
     ++size_;
   } else {
     Bump(counters_.expired);
+    Release(entry.owner_bucket);
   }
+  entry.owner_bucket = static_cast<uint16_t>(bucket);
   entry.key = key;
   entry.generation = generation;
   entry.flags = static_cast<uint8_t>((from_lo ? kFlowOpenerIsLo : 0) |
@@ -201,6 +315,7 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
 void Conntrack::Erase(ConntrackEntry* entry) { EraseSlot(entry - slots_.get()); }
 
 void Conntrack::EraseSlot(size_t hole) {
+  uint16_t owner = slots_[hole].owner_bucket;
   // Backward shift: pull later entries of the chain into the hole when their home slot allows.
   for (size_t j = (hole + 1) & mask_; slots_[j].expires != 0; j = (j + 1) & mask_) {
     size_t home = SlotOf(slots_[j].key);
@@ -212,6 +327,7 @@ void Conntrack::EraseSlot(size_t hole) {
   }
   slots_[hole].expires = 0;
   --size_;
+  Release(owner);
 }
 
 bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo, uint64_t now) {
@@ -394,6 +510,31 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
     if (record.remaining_ms == 0) return fail("already expired");
     records.push_back(record);
   }
+  // The flows the table lacks must fit the vnic's quota and the table: checked before anything
+  // is inserted, so a refused import leaves the table as it was.
+  size_t fresh = 0;
+  for (const Record& record : records) {
+    if (!Find(record.key, now)) ++fresh;
+  }
+  size_t held = OwnerEntries(vnic);
+  if (held + fresh > quota_ || size_ + fresh > config_.max_entries) {
+    // Expired entries may be what is in the way (an import is rare: a whole scan is fine).
+    ReclaimExpired(now, slot_count_);
+    held = OwnerEntries(vnic);
+  }
+  if (fresh > 0 && held + fresh > quota_) {
+    return Fail("conntrack import: " + std::to_string(fresh) + " new flows would take the vnic " +
+                "over its quota of " + std::to_string(quota_) + " flows (it holds " +
+                std::to_string(held) + "); raise --conntrack-vnic-quota");
+  }
+  if (size_ + fresh > config_.max_entries) {
+    return Fail("conntrack import: " + std::to_string(fresh) + " new flows do not fit the table (" +
+                std::to_string(size_) + " of " + std::to_string(config_.max_entries) +
+                " entries in use)");
+  }
+  if (fresh > 0 && held == 0 && free_buckets_.empty()) {
+    return Fail("conntrack import: no owner bucket free (too many vnics with flows)");
+  }
   size_t imported = 0;
   for (const Record& record : records) {
     ConntrackEntry* entry = Find(record.key, now);
@@ -401,7 +542,7 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
       PacketKey opener;  // the state is overwritten below
       entry = Insert(record.key, opener, record.flags & kFlowOpenerIsLo,
                      record.flags & kFlowOpenerFromVm ? Direction::kOutbound : Direction::kInbound,
-                     0, now);
+                     0, now, vnic);
     }
     if (!entry) {
       return Fail("conntrack import: table full after " + std::to_string(imported) + " of " +

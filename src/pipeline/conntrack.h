@@ -22,6 +22,10 @@ namespace butterfly {
 
 struct ConntrackConfig {
   uint32_t max_entries = 1u << 20;
+  // Entries one vnic may hold (those its packets opened, in either direction): one VM opening
+  // flows at line rate must not fill the table for the others. 0, or more than max_entries: no
+  // limit but the table's.
+  uint32_t max_entries_per_vnic = 0;
   // The unit of every `now` the table is given (1000: milliseconds; the TSC rate: TSC ticks).
   uint64_t ticks_per_second = 1000;
   // Idle timeouts in seconds, per protocol and state.
@@ -83,7 +87,8 @@ struct alignas(64) ConntrackEntry {
   FlowKey key;
   FlowState state = FlowState::kOneWay;
   uint8_t flags = 0;
-  uint8_t pad[2]{};
+  // The owner bucket the entry is charged to (Conntrack's accounting of its opener's vnic).
+  uint16_t owner_bucket = 0;
   uint64_t generation = 0;  // of the policy that admitted the flow (0: re-check on next packet)
   uint64_t expires = 0;     // in ticks; 0 marks a free slot
 
@@ -112,6 +117,8 @@ class Conntrack {
     std::atomic<uint64_t> inserted{0};
     std::atomic<uint64_t> expired{0};  // reclaimed after their timeout
     std::atomic<uint64_t> full{0};     // inserts refused: the table was full
+    // Inserts refused: the opener's vnic held its quota (max_entries_per_vnic) already.
+    std::atomic<uint64_t> quota_refused{0};
   };
 
   explicit Conntrack(const ConntrackConfig& config);
@@ -140,9 +147,11 @@ class Conntrack {
   ConntrackEntry* Find(const FlowKey& key, uint64_t hash, uint64_t now);
   ConntrackEntry* Find(const FlowKey& key, uint64_t now) { return Find(key, Hash(key), now); }
   // Creates the entry of a flow `key` (which must not have one) opened by a packet of
-  // `direction` from the lo endpoint when `from_lo`. Null when the table is full.
+  // `direction` from the lo endpoint when `from_lo`, and charges it to vnic `owner` (the vnic
+  // whose packet opened it: the sending VM for a flow between two local VMs, whichever side's
+  // table the entry is in). Null when the table is full or `owner` holds its quota already.
   ConntrackEntry* Insert(const FlowKey& key, const PacketKey& opener, bool from_lo,
-                         Direction direction, uint64_t generation, uint64_t now);
+                         Direction direction, uint64_t generation, uint64_t now, uint32_t owner);
   void Erase(ConntrackEntry* entry);
   // Updates the flow's state with a packet of it; false when the packet does not belong to the
   // flow as tracked (a reply before the handshake allows one): it must then pass the rules.
@@ -152,12 +161,21 @@ class Conntrack {
 
   size_t size() const { return size_; }
   size_t capacity() const { return config_.max_entries; }
+  size_t quota() const { return quota_; }
+  // Entries charged to vnic `owner` (expired ones not yet reclaimed included).
+  uint32_t OwnerEntries(uint32_t owner) const;
+  // Vnics with at least one entry charged to them.
+  size_t owners() const { return owners_; }
+  // Recounts every slot's owner and compares with the owner buckets and their index: the
+  // accounting's invariants, for tests. An error says what differs.
+  Status CheckOwnerAccounting() const;
   const Counters& counters() const { return counters_; }
   uint64_t ticks_per_second() const { return config_.ticks_per_second; }
 
   // The vnic's flows as bytes (the API's nic_export FwData), and back into this table (a later
   // nic_add of the same VM): a versioned format, validated whole before anything is inserted.
-  // Imported flows carry generation 0, so the policy in force re-checks each on its next packet.
+  // Imported flows carry generation 0, so the policy in force re-checks each on its next packet,
+  // and are charged to `vnic`: an import that would take it over its quota inserts nothing.
   std::string Export(uint32_t vnic, uint64_t now) const;
   Status Import(const std::string& bytes, uint32_t vnic, uint64_t now);
 
@@ -165,6 +183,24 @@ class Conntrack {
   uint64_t TimeoutTicks(FlowState state) const { return timeout_ticks_[static_cast<int>(state)]; }
   size_t SlotOf(const FlowKey& key) const;
   void EraseSlot(size_t slot);
+
+  // Owner accounting: a fixed array of buckets {vnic, live entries}, found by vnic through a
+  // small open-addressing index (vnic indexes are never reused, so they cannot index an array).
+  static constexpr uint32_t kNoBucket = UINT32_MAX;
+  struct OwnerBucket {
+    uint32_t vnic = 0;
+    uint32_t entries = 0;  // 0: free
+  };
+  size_t OwnerHome(uint32_t vnic) const {
+    return static_cast<size_t>((uint64_t{vnic} * 0x9e3779b97f4a7c15ULL) >> 32) & owner_mask_;
+  }
+  // The index slot of `vnic`'s bucket, or of the empty slot ending its probe chain.
+  size_t OwnerSlot(uint32_t vnic) const;
+  // `vnic`'s bucket, taken from the free ones (with 0 entries) when it has none; kNoBucket when
+  // none is free.
+  uint32_t AcquireBucket(uint32_t vnic);
+  // One entry of `bucket` gone; frees the bucket with its last entry.
+  void Release(uint16_t bucket);
   static void Bump(std::atomic<uint64_t>& counter) {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -181,6 +217,12 @@ class Conntrack {
   size_t mask_ = 0;
   size_t size_ = 0;
   size_t reclaim_cursor_ = 0;
+  size_t quota_ = 0;
+  std::vector<OwnerBucket> buckets_;
+  std::vector<uint32_t> free_buckets_;  // a stack of bucket ids
+  std::vector<uint32_t> owner_index_;   // bucket id + 1; 0: empty
+  size_t owner_mask_ = 0;
+  size_t owners_ = 0;
   Counters counters_;
 };
 

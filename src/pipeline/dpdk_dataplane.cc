@@ -106,6 +106,7 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
   shared_.workers = workers;
   shared_.counters = worker_counters_.get();
   shared_.filter_config.conntrack.max_entries = config.conntrack_entries;
+  shared_.filter_config.conntrack.max_entries_per_vnic = config.conntrack_vnic_quota;
   shared_.filter_config.conntrack.ticks_per_second = shared_.tsc_hz;
   shared_.learn = rte_ring_create_elem("butterfly_learn", sizeof(LearnEvent), kLearnRingSize,
                                        static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
@@ -362,6 +363,20 @@ std::optional<DataplaneStats> DpdkDataplane::Stats() const {
                   {"jit_stale", filter.stale_compiles},
                   {"interpreted", filter.interpreted},
                   {"jit_ms_max", static_cast<uint64_t>(filter.compile_ms_max)}};
+  // New flows refused because a worker's table was full, or because the vnic that opened them
+  // held its quota (both are conntrack_full drops on that vnic).
+  uint64_t full = 0;
+  uint64_t quota_refused = 0;
+  uint64_t vnic_quota = 0;
+  for (const auto& worker : workers_) {
+    const Conntrack& table = worker->conntrack();
+    full += table.counters().full.load(std::memory_order_relaxed);
+    quota_refused += table.counters().quota_refused.load(std::memory_order_relaxed);
+    vnic_quota = table.quota();
+  }
+  stats.filter.emplace_back("conntrack_full", full);
+  stats.filter.emplace_back("conntrack_quota_refused", quota_refused);
+  stats.filter.emplace_back("conntrack_vnic_quota", vnic_quota);
   return stats;
 }
 

@@ -138,7 +138,8 @@ ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
 }
 
 Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
-                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now) {
+                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now,
+                                 uint32_t owner) {
   if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
     if (key.has_inner) {
       ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
@@ -170,7 +171,8 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
           : key.proto == (key.family == 4 ? 1 : 58) && !IcmpMayOpen(key.family, key.icmp_type)) {
     return Verdict::kDropNoRule;
   }
-  decided_entry_ = conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now);
+  decided_entry_ =
+      conntrack_.Insert(flow_key, key, from_lo, direction, program.generation(), now, owner);
   return decided_entry_ ? Verdict::kPassRule : Verdict::kDropConntrackFull;
 }
 
@@ -183,7 +185,8 @@ Verdict FilterWorker::DecideRepeat(const PacketKey& key, const PreparedFlow& flo
 }
 
 Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
-                             const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
+                             const PacketKey& key, const PreparedFlow& flow, uint64_t now,
+                             uint32_t owner) {
   if (key.family != 4 && key.family != 6) return Verdict::kDropMalformed;
   if (direction == Direction::kOutbound) {
     if (IsExemptFromVm(key)) return Verdict::kPassInfrastructure;
@@ -199,7 +202,7 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
     return fragments_.Allowed(key, vnic, direction, now) ? Verdict::kPassFragment
                                                          : Verdict::kDropFragment;
   }
-  Verdict verdict = DecideFlow(program, vnic, direction, key, flow, now);
+  Verdict verdict = DecideFlow(program, vnic, direction, key, flow, now, owner);
   if (IsPass(verdict) && (key.fragment & kFragmentMore)) {
     fragments_.Remember(key, vnic, direction, now);
   }
@@ -207,7 +210,8 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
 }
 
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now) {
+                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now,
+                 const uint32_t* owners) {
   const FilterProgram* program = slot.Current();
   uint32_t vnic = slot.vnic_index();
   uint32_t counts[kVerdictCount] = {};
@@ -246,7 +250,8 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
         } else if (repeat) {
           verdict = worker.DecideRepeat(key, flow, now);
         } else {
-          verdict = worker.Decide(*program, vnic, direction, key, flow, now);
+          uint32_t owner = owners ? owners[start + i] : vnic;
+          verdict = worker.Decide(*program, vnic, direction, key, flow, now, owner);
         }
         previous_verdict = verdict;
         out[start + i] = verdict;
@@ -267,12 +272,14 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
 }
 
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now) {
+                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now,
+                 const uint32_t* owners) {
   const PacketKey* pointers[kMaxFilterBurst];
   for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
     uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
     for (uint16_t i = 0; i < count; ++i) pointers[i] = &keys[start + i];
-    FilterBurst(worker, slot, direction, pointers, count, out + start, now);
+    FilterBurst(worker, slot, direction, pointers, count, out + start, now,
+                owners ? owners + start : nullptr);
   }
 }
 

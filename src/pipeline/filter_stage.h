@@ -59,7 +59,7 @@ class alignas(64) FilterWorker {
 
  private:
   friend void FilterBurst(FilterWorker&, const FilterSlot&, Direction, const PacketKey* const*,
-                          uint16_t, Verdict*, uint64_t);
+                          uint16_t, Verdict*, uint64_t, const uint32_t*);
   // A packet's flow key and hash, computed for the whole burst first so the conntrack slots
   // can be prefetched while the previous packets are decided.
   struct PreparedFlow {
@@ -77,10 +77,11 @@ class alignas(64) FilterWorker {
                PreparedFlow* flow);
   // The previous packet's entry when it is still `flow`'s live entry, else a lookup.
   ConntrackEntry* FindFlow(const PreparedFlow& flow, uint64_t now);
+  // `owner`: the vnic a flow the packet opens is charged to (its sender's, see FilterBurst).
   Verdict Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
-                 const PacketKey& key, const PreparedFlow& flow, uint64_t now);
+                 const PacketKey& key, const PreparedFlow& flow, uint64_t now, uint32_t owner);
   Verdict DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
-                     const PacketKey& key, const PreparedFlow& flow, uint64_t now);
+                     const PacketKey& key, const PreparedFlow& flow, uint64_t now, uint32_t owner);
   // Decide for a TCP or UDP packet, not a fragment, that repeats the flow and direction of the
   // previous packet, which conntrack passed: every check before conntrack would give the same
   // answer again, so only the flow's tracking remains.
@@ -102,11 +103,15 @@ class alignas(64) FilterWorker {
 
 // Decides `n` packets (looked up kMaxFilterBurst at a time, prefetched) of the vnic of `slot`,
 // all travelling in `direction` (inbound: to the VM; outbound: from the VM). `now` is in the
-// conntrack's ticks.
+// conntrack's ticks. A flow packet i opens is charged to vnic owners[i] (inbound from another
+// local vnic: the sender, whose flood must use up its own quota, not the receiver's), or to the
+// slot's vnic when `owners` is null.
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now);
+                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now,
+                 const uint32_t* owners = nullptr);
 // The same for keys stored side by side.
 void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now);
+                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now,
+                 const uint32_t* owners = nullptr);
 
 }  // namespace butterfly

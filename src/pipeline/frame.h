@@ -13,8 +13,8 @@ namespace butterfly {
 
 // Metadata kept in each mbuf's private area (the pool is created with room for it).
 struct MbufMeta {
-  uint32_t vnic_index;  // the destination vnic, for a handoff between workers
-  uint32_t pad;
+  uint32_t vnic_index;    // the destination vnic, for a handoff between workers
+  uint32_t opener_index;  // the vnic its flows are charged to (Worker::Pending::opener)
 };
 
 inline MbufMeta* MetaOf(rte_mbuf* mbuf) { return static_cast<MbufMeta*>(rte_mbuf_to_priv(mbuf)); }

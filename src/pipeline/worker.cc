@@ -216,13 +216,14 @@ uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
 
 uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
                               rte_mbuf** frames, const PacketKey** keys, uint16_t n,
-                              PacketKey* scratch, Stage stage) {
+                              PacketKey* scratch, Stage stage, const uint32_t* openers) {
   if (n == 0 || settings.bypass_filtering) return n;
   uint64_t start = rte_rdtsc();
   // The vnic's filter is out of the cache by its next burst (the profile's costliest load in
   // FilterBurst): fetch it while the frames are parsed.
   rte_prefetch0(vnic.filter()->Current());
   const PacketKey* ip_keys[kBurst];
+  uint32_t ip_openers[kBurst];
   Verdict verdicts[kBurst];
   // Per frame: the index of its key among the IP frames, or -1 (ARP: antispoof's business), or
   // -2 (dropped already).
@@ -236,6 +237,7 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
       if (status == ParseStatus::kOk) keys[i] = &scratch[parsed++];
     }
     if (status == ParseStatus::kOk) {
+      if (openers) ip_openers[ip_count] = openers[i];
       ip_keys[ip_count] = keys[i];
       key_of[i] = static_cast<int16_t>(ip_count++);
     } else if (status == ParseStatus::kNotIp && EtherTypeOf(frames[i]) == kEthTypeArp) {
@@ -247,13 +249,22 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
     }
   }
   if (ip_count > 0) {
-    FilterBurst(filter_, *vnic.filter(), direction, ip_keys, ip_count, verdicts, now_tsc_);
+    FilterBurst(filter_, *vnic.filter(), direction, ip_keys, ip_count, verdicts, now_tsc_,
+                openers ? ip_openers : nullptr);
   }
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (key_of[i] == -2) continue;
     if (key_of[i] >= 0 && !IsPass(verdicts[key_of[i]])) {
-      Drop(frames[i], ReasonOf(verdicts[key_of[i]]), &vnic);
+      Verdict verdict = verdicts[key_of[i]];
+      VnicPort* charged = &vnic;
+      if (verdict == Verdict::kDropConntrackFull && openers && openers[i] != vnic.index()) {
+        // The sender's quota refused the flow: its drop, not the receiver's (looked up only on
+        // such a drop).
+        const ForwardingTable& table = *shared_.table.load(std::memory_order_relaxed);
+        if (VnicPort* const* opener = table.vnics_by_index.Find(openers[i])) charged = *opener;
+      }
+      Drop(frames[i], ReasonOf(verdict), charged);
       continue;
     }
     keys[kept] = keys[i];
@@ -281,7 +292,7 @@ void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source,
       if (local == &source) {
         Drop(frame, DropReason::kNoRoute, &source);  // to itself: nothing to switch
       } else {
-        Deliver(local, frame, packet_key);
+        Deliver(local, frame, packet_key, source.index());
       }
       return;
     }
@@ -298,7 +309,7 @@ void Worker::ForwardFromUnderlay(const ForwardingTable& table, const VniForwardi
   const uint8_t* dst = EthernetOf(frame)->dst.data();
   if (!IsMulticastMac(dst)) {
     if (VnicPort* const* local = vni.local_macs.Find(MacKey(dst))) {
-      Deliver(*local, frame);
+      Deliver(*local, frame, nullptr, (*local)->index());
       return;
     }
   }
@@ -343,7 +354,7 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
       }
     }
     if (t < local_count) {
-      Deliver(locals[t], copy, key);
+      Deliver(locals[t], copy, key, source ? source->index() : locals[t]->index());
     } else {
       SendToVtep(table, vni_id, remotes[t - local_count], source, copy);
     }
@@ -378,16 +389,17 @@ void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp
   underlay_tx_[underlay_tx_count_++] = frame;
 }
 
-void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key) {
+void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key, uint32_t opener) {
   if (vnic->owner() == id_) {
     if (pending_count_ == pending_.size()) {
       FlushDeliveries(*shared_.table.load(std::memory_order_relaxed));
     }
-    pending_[pending_count_++] = {vnic, frame, key};
+    pending_[pending_count_++] = {vnic, frame, key, opener};
     return;
   }
   uint64_t start = rte_rdtsc();
   MetaOf(frame)->vnic_index = vnic->index();
+  MetaOf(frame)->opener_index = opener;
   if (rte_ring_mp_enqueue(shared_.handoff[vnic->owner()], frame) != 0) {
     Drop(frame, DropReason::kQueueFull, vnic);
     return;
@@ -403,6 +415,7 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
     VnicPort* vnic = nullptr;
     rte_mbuf* frames[kBurst];
     const PacketKey* keys[kBurst];
+    uint32_t openers[kBurst];
     uint16_t n = 0;
     uint32_t write = 0;
     for (uint32_t read = 0; read < remaining; ++read) {
@@ -410,6 +423,7 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
       if (!vnic) vnic = entry.vnic;
       if (entry.vnic == vnic && n < kBurst) {
         keys[n] = entry.key;
+        openers[n] = entry.opener;
         frames[n++] = entry.frame;
       } else {
         pending_[write++] = entry;
@@ -423,7 +437,7 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
       continue;
     }
     uint16_t kept = FilterFrames(*vnic, settings, Direction::kInbound, frames, keys, n,
-                                 filter_keys_.data(), Stage::kFilterIngress);
+                                 filter_keys_.data(), Stage::kFilterIngress, openers);
     uint64_t start = rte_rdtsc();
     uint16_t sent = vnic->Transmit(frames, kept);
     VnicPortCounters& vnic_counters = vnic->counters(id_);
@@ -526,7 +540,7 @@ uint32_t Worker::PollHandoff(const ForwardingTable& table) {
     if (!vnic || (*vnic)->owner() != id_) {
       Drop(frames[i], DropReason::kNoRoute);  // removed meanwhile
     } else {
-      Deliver(*vnic, frames[i]);
+      Deliver(*vnic, frames[i], nullptr, MetaOf(frames[i])->opener_index);
     }
   }
   if (n > 0) Account(Stage::kHandoff, n, start);

@@ -82,6 +82,8 @@ class Worker {
   uint32_t RunOnce();
   // Runs a command posted in this worker's mailbox, if any.
   void RunCommand();
+  // Its table's counters (atomics) and settings may be read from any thread; nothing else.
+  const Conntrack& conntrack() const { return filter_.conntrack(); }
 
  private:
   struct Pending {
@@ -90,6 +92,9 @@ class Worker {
     // The frame's key as its sender's egress filter parsed it, or null: the ingress filter of a
     // same-host delivery reuses it instead of parsing the frame a second time.
     const PacketKey* key;
+    // The vnic a flow the frame opens is charged to: its local sender's, or `vnic`'s (from the
+    // underlay).
+    uint32_t opener;
   };
 
   uint32_t PollUnderlay(const ForwardingTable& table);
@@ -111,15 +116,17 @@ class Worker {
              VnicPort* source, rte_mbuf* frame, const PacketKey* key = nullptr);
   void SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep, VnicPort* source,
                   rte_mbuf* frame);
-  void Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key = nullptr);
+  // `opener`: the index of the local vnic that sent the frame, or `vnic`'s (see Pending).
+  void Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key, uint32_t opener);
   void FlushDeliveries(const ForwardingTable& table);
   void FlushUnderlay(const ForwardingTable& table);
   // Filters frames of one vnic in one direction; keeps the passing ones, in order, and returns
   // how many. keys[i] is frames[i]'s parsed key, or null: such frames are parsed into `scratch`
-  // (kBurst keys) and their keys[i] set. Frames and keys are compacted alike.
+  // (kBurst keys) and their keys[i] set. Frames and keys are compacted alike. `openers`: per
+  // frame, the vnic a flow it opens is charged to, or null for `vnic` (see FilterBurst).
   uint16_t FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
                         rte_mbuf** frames, const PacketKey** keys, uint16_t n, PacketKey* scratch,
-                        Stage stage);
+                        Stage stage, const uint32_t* openers = nullptr);
   void Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep);
   void Report(const LearnEvent& event, uint64_t dedup_key);
   void MaybeResolve(const ForwardingTable& table, const VtepIp& vtep);

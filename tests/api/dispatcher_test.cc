@@ -328,5 +328,122 @@ TEST_F(DispatcherTest, DumpIsStableAcrossIdenticalHistories) {
   EXPECT_EQ(Dump(), first) << "same content in another order is the same state";
 }
 
+// Protobuf `string` fields must be UTF-8: proto2 parsing lets any bytes through, and they would
+// come back in answers (which strict decoders refuse), socket names and the CLI's JSON.
+TEST_F(DispatcherTest, StringFieldsThatAreNotUtf8AreRefusedAndChangeNothing) {
+  std::string before = Dump();
+  auto send = [&](auto fill) {
+    proto::Messages request;
+    proto::Message* message = request.add_messages();
+    message->set_revision(0);
+    message->mutable_message_0()->set_message_id("m1");
+    fill(message->mutable_message_0()->mutable_request());
+    proto::Messages answer = SendBytes(request.SerializeAsString());
+    EXPECT_EQ(answer.messages_size(), 1);
+    return answer.messages(0).message_0();
+  };
+  MessageV0 answer = send([](MessageV0_Request* request) {
+    MessageV0_Nic* nic = request->mutable_nic_add();
+    nic->set_id(
+        std::string("\xff\xfe"
+                    "FPZ"));
+    nic->set_mac("52:54:00:00:00:01");
+    nic->set_vni(42);
+  });
+  EXPECT_FALSE(answer.response().status().status());
+  EXPECT_EQ(answer.response().status().error().description(),
+            "request.nic_add.id is not valid UTF-8 (byte 0 of '\\xff\\xfeFPZ')");
+  EXPECT_EQ(answer.message_id(), "m1");
+  answer = send([](MessageV0_Request* request) {
+    request->mutable_sg_rule_add()->set_sg_id("sg");
+    MessageV0_Rule* rule = request->mutable_sg_rule_add()->mutable_rule();
+    rule->set_direction(MessageV0_Rule::INBOUND);
+    rule->set_protocol(6);
+    rule->set_port_start(80);
+    rule->set_port_end(80);
+    rule->mutable_cidr()->set_address(std::string("198.18.0.1\xc0\x80", 12));  // overlong NUL
+    rule->mutable_cidr()->set_mask_size(32);
+  });
+  EXPECT_EQ(answer.response().status().error().description(),
+            "request.sg_rule_add.rule.cidr.address is not valid UTF-8 (byte 10 of "
+            "'198.18.0.1\\xc0\\x80')");
+  answer = send([](MessageV0_Request* request) {
+    request->mutable_sg_add()->set_id("sg");
+    request->mutable_sg_add()->add_member("198.18.0.1");
+    request->mutable_sg_add()->add_member(std::string("\xed\xa0\x80", 3));  // a surrogate
+  });
+  EXPECT_EQ(answer.response().status().error().description(),
+            "request.sg_add.member[1] is not valid UTF-8 (byte 0 of '\\xed\\xa0\\x80')");
+  EXPECT_EQ(Dump(), before);
+
+  // An id of the message that is not text is not echoed; the request is refused all the same.
+  proto::Messages request;
+  proto::Message* message = request.add_messages();
+  message->set_revision(0);
+  message->mutable_message_0()->set_message_id(std::string("\x80", 1));
+  message->mutable_message_0()->mutable_request()->set_nic_list(true);
+  proto::Messages reply = SendBytes(request.SerializeAsString());
+  EXPECT_FALSE(reply.messages(0).message_0().has_message_id());
+  EXPECT_EQ(reply.messages(0).message_0().response().status().error().description(),
+            "message_id is not valid UTF-8 (byte 0 of '\\x80')");
+  // Text that is UTF-8 but not ASCII passes the check (ids are refused later, by their rule).
+  EXPECT_EQ(
+      Error(One("sg_member_add { sg_id: \"sg-\xc3\xa9t\xc3\xa9\" member: \"198.18.0.9\" }")),
+      "security group id 'sg-\\xc3\\xa9t\\xc3\\xa9' holds a character outside A-Z a-z 0-9 _ - . : "
+      "(1-255 characters from A-Z a-z 0-9 _ - . :, starting with a letter, a digit or '_')");
+}
+
+TEST_F(DispatcherTest, IdsOutsideTheSafeSetAreRefusedWithTheRule) {
+  std::string before = Dump();
+  for (const char* id : {"-rf", "*", "a;b", "~root", ".hidden", "a b", "a/b", "$(reboot)"}) {
+    std::string text =
+        std::string("nic_add { id: \"") + id + "\" mac: \"52:54:00:00:00:01\" vni: 42 type: TAP }";
+    std::string error = Error(One(text));
+    EXPECT_NE(error.find("(1-255 characters from A-Z a-z 0-9 _ - . :"), std::string::npos)
+        << id << ": " << error;
+    EXPECT_NE(Error(One(std::string("sg_add { id: \"") + id + "\" }")), "") << id;
+  }
+  EXPECT_EQ(Dump(), before);
+  EXPECT_EQ(Error(One("sg_add { id: \"8c0e7c2a-5b1f-4c53-9d0c-3f5b8f1d9e11\" }")), "");
+  EXPECT_EQ(Error(One("sg_add { id: \"tenant_7.web:80\" }")), "");
+}
+
+TEST_F(DispatcherTest, CachedReadsAnswerExactlyAsUncachedOnesAndFollowChanges) {
+  One("sg_add { id: \"sg\" member: \"198.18.0.1\" }");
+  One("sg_rule_add { sg_id: \"sg\" rule { direction: INBOUND protocol: 6 port_start: 80 "
+      "port_end: 80 cidr { address: \"198.18.0.0\" mask_size: 16 } } }");
+  const std::string batch =
+      "messages { revision: 0 message_0 { message_id: \"a\" request { sg_details: \"\" } } } "
+      "messages { revision: 0 message_0 { request { nic_add { id: \"v\" } } } } "
+      "messages { revision: 3 message_0 { message_id: \"b\" request { sg_details: \"sg\" } } } "
+      "messages { revision: 0 message_0 { message_id: \"c\" request { sg_rule_list: \"none\" } } }";
+  uint64_t cached_before = dispatcher.read_cache_hits();
+  proto::Messages first = Send(batch);
+  proto::Messages second = Send(batch);
+  EXPECT_EQ(dispatcher.read_cache_hits() - cached_before, 3u);
+  EXPECT_EQ(first.SerializeAsString(), second.SerializeAsString());
+  ASSERT_EQ(second.messages_size(), 4);
+  EXPECT_EQ(second.messages(0).message_0().message_id(), "a");
+  EXPECT_EQ(second.messages(0).revision(), kProtocolRevision);
+  EXPECT_EQ(second.messages(0).message_0().response().sg_details(0).rule_size(), 1);
+  EXPECT_FALSE(second.messages(1).message_0().response().status().status());
+  EXPECT_EQ(second.messages(2).message_0().message_id(), "b");
+  EXPECT_EQ(Error(second.messages(3).message_0().response()), "sg none: no such security group");
+  // What the cache answers is what a fresh dispatcher (no cache yet) answers.
+  Dispatcher fresh{controller, DispatcherLimits{1 << 20, 32}};
+  proto::Messages request;
+  google::protobuf::TextFormat::ParseFromString(batch, &request);
+  EXPECT_EQ(fresh.HandleFrame(request.SerializePartialAsString()), first.SerializeAsString());
+
+  // A change of state is seen by the next read.
+  One("sg_member_add { sg_id: \"sg\" member: \"198.18.0.2\" }");
+  EXPECT_EQ(Send(batch).messages(0).message_0().response().sg_details(0).member_size(), 2);
+  // A failed change leaves the cache as it was (nothing changed).
+  uint64_t cached = dispatcher.read_cache_hits();
+  EXPECT_NE(Error(One("sg_member_add { sg_id: \"sg\" member: \"nope\" }")), "");
+  Send(batch);
+  EXPECT_EQ(dispatcher.read_cache_hits() - cached, 3u);
+}
+
 }  // namespace
 }  // namespace butterfly

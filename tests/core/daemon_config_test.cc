@@ -40,6 +40,26 @@ TEST(DaemonConfigTest, DefaultsAreSafeAndRunnable) {
   EXPECT_TRUE(args.config.vtep_ip.empty());
 }
 
+TEST(DaemonConfigTest, TheConntrackVnicQuotaDefaultsToAnEighthOfTheTableAndFitsIt) {
+  EXPECT_EQ(Parse({}).config.conntrack_vnic_quota, (1u << 18) / 8);
+  EXPECT_EQ(Parse({"--conntrack-entries", "4096"}).config.conntrack_vnic_quota, 512u);
+  DaemonArgs set = Parse({"--conntrack-entries", "4096", "--conntrack-vnic-quota", "4096"});
+  ASSERT_FALSE(set.exit_now) << set.error;
+  EXPECT_EQ(set.config.conntrack_vnic_quota, 4096u);
+  DaemonArgs larger = Parse({"--conntrack-entries", "4096", "--conntrack-vnic-quota", "4097"});
+  EXPECT_TRUE(larger.exit_now);
+  EXPECT_EQ(larger.exit_code, 2);
+  EXPECT_NE(larger.error.find("larger than conntrack-entries 4096"), std::string::npos)
+      << larger.error;
+  DaemonArgs zero = Parse({"--conntrack-vnic-quota", "0"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_NE(zero.error.find("--conntrack-vnic-quota"), std::string::npos) << zero.error;
+  IniFile ini("[general]\nconntrack-vnic-quota=100\n");
+  DaemonArgs from_file = Parse({"-c", ini.path});
+  ASSERT_FALSE(from_file.exit_now) << from_file.error;
+  EXPECT_EQ(from_file.config.conntrack_vnic_quota, 100u);
+}
+
 TEST(DaemonConfigTest, HelpAndVersionExitZero) {
   DaemonArgs help = Parse({"--help"});
   EXPECT_TRUE(help.exit_now);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/text.h"
+
 namespace butterfly {
 namespace {
 
@@ -104,13 +106,67 @@ TEST(SecurityGroupTest, SameContentIgnoresOrder) {
   EXPECT_FALSE(a.SameContent(b));
 }
 
-TEST(ValidateIdTest, RejectsWhatCannotNameASocket) {
-  EXPECT_TRUE(ValidateId("nic", "vnic_1").ok());
-  EXPECT_TRUE(ValidateId("nic", "8c0e7c2a-5b1f-4c53-9d0c-3f5b8f1d9e11").ok());
-  for (const char* bad : {"", "a/b", "a b", ".", "..", "tab\there", "quote\"d"}) {
+TEST(ValidateIdTest, AcceptsOnlyWhatIsSafeAsAFileNameAndOnACommandLine) {
+  for (const char* good :
+       {"vnic_1", "8c0e7c2a-5b1f-4c53-9d0c-3f5b8f1d9e11", "sg-web", "_x", "tenant.7:web", "A"}) {
+    EXPECT_TRUE(ValidateId("nic", good).ok()) << good;
+  }
+  for (const char* bad : {"",
+                          "a/b",
+                          "a b",
+                          ".",
+                          "..",
+                          "tab\there",
+                          "quote\"d",
+                          "-rf",
+                          "*",
+                          "a;b",
+                          "~root",
+                          ".hidden",
+                          "-",
+                          "a$b",
+                          "a`b",
+                          "a'b",
+                          "a|b",
+                          "a&b",
+                          "\xff\xfe"
+                          "FPZ",
+                          "caf\xc3\xa9",
+                          "a\nb",
+                          "a=b",
+                          "a,b",
+                          "a+b"}) {
     EXPECT_FALSE(ValidateId("nic", bad).ok()) << bad;
   }
+  EXPECT_TRUE(ValidateId("nic", std::string(255, 'a')).ok());
   EXPECT_FALSE(ValidateId("nic", std::string(256, 'a')).ok());
+  EXPECT_EQ(ValidateId("nic", "\xff-rf").error(),
+            "nic id '\\xff-rf' does not start with a letter, a digit or '_' (1-255 characters "
+            "from A-Z a-z 0-9 _ - . :, starting with a letter, a digit or '_')");
+}
+
+TEST(TextTest, Utf8IsCheckedAsRfc3629SaysAndQuotedSafely) {
+  size_t bad = 99;
+  EXPECT_TRUE(IsValidUtf8("plain ascii"));
+  EXPECT_TRUE(IsValidUtf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"));
+  struct Case {
+    std::string text;
+    size_t offset;
+  };
+  for (const Case& c : std::vector<Case>{{"\x80", 0},
+                                         {"ab\xc0\x80", 2},        // overlong NUL
+                                         {"\xc1\xbf", 0},          // overlong
+                                         {"\xe0\x80\x80", 0},      // overlong 3 bytes
+                                         {"\xed\xa0\x80", 0},      // surrogate
+                                         {"\xf4\x90\x80\x80", 0},  // past U+10FFFF
+                                         {"\xf5\x80\x80\x80", 0},
+                                         {"abc\xe2\x82", 3},  // cut short
+                                         {"\xc3\x28", 0},     // bad continuation
+                                         {"\xff", 0}}) {
+    EXPECT_FALSE(IsValidUtf8(c.text, &bad)) << QuoteForMessage(c.text);
+    EXPECT_EQ(bad, c.offset) << QuoteForMessage(c.text);
+  }
+  EXPECT_EQ(QuoteForMessage(std::string("a'\\\x00\xff z", 7)), "'a\\x27\\x5c\\x00\\xff z'");
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ class ApiTest(DaemonTestCase):
             (lambda r: r.nic_add.MergeFrom(Nic(id="vnic_1", mac="52:54:00:00:00:01", vni=42, ip=["198.18.0.300"])),
              "nic vnic_1: ip '198.18.0.300' is not an IPv4 or IPv6 address"),
             (lambda r: r.nic_add.MergeFrom(Nic(id="a/b", mac="52:54:00:00:00:01", vni=42)),
-             "nic id 'a/b' contains"),
+             "nic id 'a/b' holds a character outside A-Z a-z 0-9 _ - . :"),
             (lambda r: r.nic_update.MergeFrom(message_pb2.MessageV0.NicUpdateReq(id="vnic_1", ip=["x"])),
              "nic vnic_1: ip 'x' is not an IPv4 or IPv6 address"),
             (lambda r: r.nic_update.MergeFrom(message_pb2.MessageV0.NicUpdateReq(id="ghost")),

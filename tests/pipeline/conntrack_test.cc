@@ -26,7 +26,7 @@ ConntrackEntry* Open(Conntrack& table, const PacketKey& key, uint64_t now, uint3
   bool from_lo;
   FlowKey flow = MakeFlowKey(key, vnic, &from_lo);
   EXPECT_EQ(table.Find(flow, now), nullptr);
-  return table.Insert(flow, key, from_lo, Direction::kInbound, 7, now);
+  return table.Insert(flow, key, from_lo, Direction::kInbound, 7, now, vnic);
 }
 
 ConntrackEntry* Lookup(Conntrack& table, const PacketKey& key, uint64_t now, uint32_t vnic = 1) {
@@ -221,7 +221,7 @@ TEST(ConntrackTest, BehavesLikeAMapUnderRandomInsertsAndErases) {
       table.Erase(found);
       model.erase(port);
     } else if (model.size() < 512) {
-      ASSERT_NE(table.Insert(flow, key, from_lo, Direction::kOutbound, 1, 0), nullptr);
+      ASSERT_NE(table.Insert(flow, key, from_lo, Direction::kOutbound, 1, 0, 1), nullptr);
       model[port] = nullptr;
     }
     ASSERT_EQ(table.size(), model.size());
@@ -282,6 +282,180 @@ TEST(ConntrackTest, ImportValidatesEverythingBeforeInsertingAnything) {
   expect_refused(order, "order");
   EXPECT_TRUE(destination.Import(good, 1, 0).ok());
   EXPECT_EQ(destination.size(), 2u);
+}
+
+ConntrackConfig QuotaConfig(uint32_t max_entries, uint32_t per_vnic) {
+  ConntrackConfig config = SmallConfig(max_entries);
+  config.max_entries_per_vnic = per_vnic;
+  return config;
+}
+
+// Opens a UDP flow of vnic `vnic` charged to `owner`.
+ConntrackEntry* OpenAs(Conntrack& table, uint16_t port, uint32_t vnic, uint32_t owner,
+                       uint64_t now) {
+  Key key = Key::Udp("10.0.0.5", port, "10.0.0.9", 53);
+  bool from_lo;
+  FlowKey flow = MakeFlowKey(key, vnic, &from_lo);
+  return table.Insert(flow, key, from_lo, Direction::kInbound, 1, now, owner);
+}
+
+TEST(ConntrackQuotaTest, EachOwnerIsLimitedAloneAndTheOthersStillOpen) {
+  Conntrack table(QuotaConfig(64, 4));
+  EXPECT_EQ(table.quota(), 4u);
+  for (uint16_t port = 1; port <= 4; ++port) {
+    ASSERT_NE(OpenAs(table, port, /*vnic=*/7, /*owner=*/7, 0), nullptr);
+  }
+  EXPECT_EQ(OpenAs(table, 5, 7, 7, 0), nullptr);
+  // Flows in another vnic's part of the table count against the owner that opened them (a local
+  // VM's flows to another local VM): flooding the receiver does not escape the quota.
+  EXPECT_EQ(OpenAs(table, 6, /*vnic=*/8, /*owner=*/7, 0), nullptr);
+  EXPECT_EQ(table.counters().quota_refused.load(), 2u);
+  EXPECT_EQ(table.counters().full.load(), 0u);
+  EXPECT_EQ(table.OwnerEntries(7), 4u);
+  // Another owner, even into the same vnic's flows, is unaffected.
+  ASSERT_NE(OpenAs(table, 6, /*vnic=*/7, /*owner=*/8, 0), nullptr);
+  ASSERT_NE(OpenAs(table, 7, /*vnic=*/8, /*owner=*/8, 0), nullptr);
+  EXPECT_EQ(table.OwnerEntries(8), 2u);
+  EXPECT_EQ(table.owners(), 2u);
+  // An erased flow gives its owner room again.
+  bool from_lo;
+  Key first = Key::Udp("10.0.0.5", 1, "10.0.0.9", 53);
+  ConntrackEntry* entry = table.Find(MakeFlowKey(first, 7, &from_lo), 0);
+  ASSERT_NE(entry, nullptr);
+  table.Erase(entry);
+  EXPECT_EQ(table.OwnerEntries(7), 3u);
+  ASSERT_NE(OpenAs(table, 5, 7, 7, 0), nullptr);
+  ASSERT_TRUE(table.CheckOwnerAccounting().ok()) << table.CheckOwnerAccounting().error();
+}
+
+TEST(ConntrackQuotaTest, AnOwnerAtItsQuotaMakesRoomFromItsExpiredFlows) {
+  Conntrack table(QuotaConfig(64, 3));
+  for (uint16_t port = 1; port <= 3; ++port) ASSERT_NE(OpenAs(table, port, 1, 1, 0), nullptr);
+  EXPECT_EQ(OpenAs(table, 9, 1, 1, 29 * kSecond), nullptr);
+  // Unreplied UDP lives 30 s: past it, the refused insert reclaims and succeeds.
+  EXPECT_NE(OpenAs(table, 9, 1, 1, 31 * kSecond), nullptr);
+  EXPECT_LE(table.OwnerEntries(1), 3u);  // the reclaim pass is incremental: some may remain
+  for (int step = 0; step < 100; ++step) table.ReclaimExpired(31 * kSecond, 8);
+  EXPECT_EQ(table.OwnerEntries(1), 1u);
+  ASSERT_TRUE(table.CheckOwnerAccounting().ok()) << table.CheckOwnerAccounting().error();
+}
+
+TEST(ConntrackQuotaTest, AnOwnersLastEntryFreesItsBucket) {
+  Conntrack table(QuotaConfig(64, 8));
+  for (uint32_t owner = 100; owner < 110; ++owner) {
+    ASSERT_NE(OpenAs(table, static_cast<uint16_t>(owner), 1, owner, 0), nullptr);
+  }
+  EXPECT_EQ(table.owners(), 10u);
+  for (int step = 0; step < 1000 && table.size() > 0; ++step) table.ReclaimExpired(31 * kSecond, 8);
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.owners(), 0u);
+  for (uint32_t owner = 100; owner < 110; ++owner) EXPECT_EQ(table.OwnerEntries(owner), 0u);
+  ASSERT_TRUE(table.CheckOwnerAccounting().ok()) << table.CheckOwnerAccounting().error();
+}
+
+// Inserts, erases, expiry on lookup, overwrites of expired entries on insert and incremental
+// reclaim, with entries moving under backward-shift deletion: the owners' counts must always
+// match a recount of the whole table, never exceed the quota, and equal the live flows of each
+// owner once everything expired is reclaimed.
+void RandomOwnerAccounting(uint32_t max_entries, uint32_t quota, uint32_t owner_count,
+                           uint32_t seed) {
+  ConntrackConfig config = QuotaConfig(max_entries, quota);
+  config.udp_unreplied_s = 1;
+  Conntrack table(config);
+  std::mt19937 rng(seed);
+  struct Live {
+    uint32_t owner;
+    uint64_t expires;
+  };
+  std::map<std::pair<uint16_t, uint32_t>, Live> model;              // (port, vnic) -> owner, expiry
+  auto owner_id = [](uint32_t n) { return n * 2654435761u + 17; };  // far apart, not sequential
+  uint64_t now = 1;
+  size_t refused_by_quota = 0;
+  for (int step = 0; step < 30000; ++step) {
+    now += rng() % 5;
+    uint16_t port = static_cast<uint16_t>(rng() % (max_entries * 3));
+    uint32_t vnic = rng() % 3;
+    uint32_t owner = owner_id(rng() % owner_count);
+    Key key = Key::Udp("10.0.0.5", port, "10.0.0.9", 53);
+    bool from_lo;
+    FlowKey flow = MakeFlowKey(key, vnic, &from_lo);
+    auto it = model.find({port, vnic});
+    bool live = it != model.end() && it->second.expires > now;
+    ConntrackEntry* found = table.Find(flow, now);
+    ASSERT_EQ(found != nullptr, live) << "step " << step;
+    if (found && rng() % 2 == 0) {
+      table.Erase(found);
+      model.erase(it);
+    } else if (!found) {
+      uint32_t held = table.OwnerEntries(owner);
+      size_t size = table.size();
+      ConntrackEntry* entry = table.Insert(flow, key, from_lo, Direction::kOutbound, 1, now, owner);
+      if (entry) {
+        model[{port, vnic}] = {owner, now + kSecond};
+      } else {
+        // Refused only at the quota or a full table (after the insert's own reclaim pass).
+        ASSERT_TRUE(held >= quota || size >= max_entries) << "step " << step;
+        if (held >= quota) ++refused_by_quota;
+      }
+    }
+    if (step % 3 == 0) table.ReclaimExpired(now, 4);
+    Status check = table.CheckOwnerAccounting();
+    ASSERT_TRUE(check.ok()) << "step " << step << ": " << check.error();
+    for (uint32_t n = 0; n < owner_count; ++n) ASSERT_LE(table.OwnerEntries(owner_id(n)), quota);
+    if (step % 1000 == 999) {
+      // Reclaim everything expired: the counts are then exactly the live flows per owner.
+      for (int pass = 0; pass < 3; ++pass) table.ReclaimExpired(now, max_entries * 4);
+      std::map<uint32_t, uint32_t> live_per_owner;
+      for (auto& [flow_id, entry] : model) {
+        if (entry.expires > now) ++live_per_owner[entry.owner];
+      }
+      size_t owners = 0;
+      for (uint32_t n = 0; n < owner_count; ++n) {
+        uint32_t expected = live_per_owner[owner_id(n)];
+        ASSERT_EQ(table.OwnerEntries(owner_id(n)), expected) << "step " << step;
+        owners += expected > 0;
+      }
+      ASSERT_EQ(table.owners(), owners);
+    }
+  }
+  EXPECT_GT(refused_by_quota, 0u);  // the quota was reached along the way
+  for (int pass = 0; pass < 3; ++pass) table.ReclaimExpired(now + 10 * kSecond, max_entries * 4);
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.owners(), 0u);
+  ASSERT_TRUE(table.CheckOwnerAccounting().ok());
+}
+
+TEST(ConntrackQuotaTest, CountsFollowEntriesThroughEveryRemovalPath) {
+  RandomOwnerAccounting(/*max_entries=*/256, /*quota=*/30, /*owners=*/9, /*seed=*/1);
+}
+
+TEST(ConntrackQuotaTest, CountsHoldWithMoreOwnersThanBuckets) {
+  // 16 buckets (one per entry) for 40 owners: buckets are freed and reused, and the owner index
+  // (32 slots) shifts back on every removal.
+  RandomOwnerAccounting(/*max_entries=*/16, /*quota=*/3, /*owners=*/40, /*seed=*/2);
+}
+
+TEST(ConntrackQuotaTest, AnImportOverTheQuotaInsertsNothing) {
+  Conntrack source(SmallConfig(64));
+  for (uint16_t port = 1; port <= 5; ++port) ASSERT_NE(OpenAs(source, port, 1, 1, 0), nullptr);
+  std::string five = source.Export(1, 0);
+
+  Conntrack destination(QuotaConfig(64, 6));
+  ASSERT_NE(OpenAs(destination, 100, /*vnic=*/9, /*owner=*/9, 0), nullptr);
+  ASSERT_NE(OpenAs(destination, 101, /*vnic=*/9, /*owner=*/9, 0), nullptr);
+  Status status = destination.Import(five, /*vnic=*/9, 0);
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().find("quota of 6"), std::string::npos) << status.error();
+  EXPECT_EQ(destination.size(), 2u);
+  EXPECT_EQ(destination.OwnerEntries(9), 2u);
+  // Into another vnic, with room: charged to that vnic.
+  ASSERT_TRUE(destination.Import(five, /*vnic=*/10, 0).ok());
+  EXPECT_EQ(destination.OwnerEntries(10), 5u);
+  // Again: the flows are there already, nothing new is charged.
+  ASSERT_TRUE(destination.Import(five, /*vnic=*/10, 0).ok());
+  EXPECT_EQ(destination.OwnerEntries(10), 5u);
+  EXPECT_EQ(destination.size(), 7u);
+  ASSERT_TRUE(destination.CheckOwnerAccounting().ok());
 }
 
 }  // namespace

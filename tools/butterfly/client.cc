@@ -7,6 +7,8 @@
 #include <iostream>
 #include <zmq_addon.hpp>
 
+#include "core/api_limits.h"
+
 namespace butterfly::cli {
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {}
@@ -85,6 +87,14 @@ Result<proto::Messages> Client::RoundTrip(const proto::Messages& request) {
   }
   std::string bytes;
   if (!request.SerializeToString(&bytes)) return Fail("cannot encode the request");
+  if (bytes.size() > kMaxRequestFrameBytes) {
+    return Fail("the request is " + std::to_string(bytes.size()) +
+                " bytes, over butterflyd's limit of " +
+                std::to_string(kMaxRequestFrameBytes >> 20) +
+                " MiB per request (it would be refused, or above " +
+                std::to_string(kMaxReceivedFrameBytes >> 20) +
+                " MiB dropped unanswered): send it in smaller parts; nothing was sent");
+  }
   try {
     // A REQ socket whose answer never came cannot send again: use a fresh one per round trip.
     Connect();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/text.h"
+
 namespace butterfly::cli {
 namespace {
 
@@ -38,6 +40,25 @@ void Escape(std::string_view text, std::string& out) {
   out += '"';
 }
 
+// JSON text is UTF-8: bytes that are not (from a daemon older than its own UTF-8 check) become
+// U+FFFD, so that a parser still reads the document.
+void EscapeText(std::string_view text, std::string& out) {
+  if (IsValidUtf8(text)) return Escape(text, out);
+  std::string repaired;
+  size_t offset = 0;
+  while (offset < text.size()) {
+    size_t bad = 0;
+    if (IsValidUtf8(text.substr(offset), &bad)) {
+      repaired += text.substr(offset);
+      break;
+    }
+    repaired += text.substr(offset, bad);
+    repaired += "\xEF\xBF\xBD";
+    offset += bad + 1;
+  }
+  Escape(repaired, out);
+}
+
 }  // namespace
 
 JsonValue JsonValue::StringArray(const std::vector<std::string>& items) {
@@ -60,7 +81,7 @@ void JsonValue::DumpTo(std::string& out) const {
   } else if (const int64_t* i = std::get_if<int64_t>(&value_)) {
     out += std::to_string(*i);
   } else if (const std::string* s = std::get_if<std::string>(&value_)) {
-    Escape(*s, out);
+    EscapeText(*s, out);
   } else if (const Array* a = std::get_if<Array>(&value_)) {
     out += '[';
     for (size_t n = 0; n < a->size(); ++n) {
@@ -72,7 +93,7 @@ void JsonValue::DumpTo(std::string& out) const {
     out += '{';
     for (size_t n = 0; n < o->size(); ++n) {
       if (n) out += ',';
-      Escape((*o)[n].first, out);
+      EscapeText((*o)[n].first, out);
       out += ':';
       (*o)[n].second.DumpTo(out);
     }
