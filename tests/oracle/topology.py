@@ -123,7 +123,11 @@ class ButterflySide:
 
     def __init__(self, lab, vms):
         self.lab = lab
-        lab.daemon = harness.Daemon(lab.workdir, args=["--dpdk-args", "--no-pci", "--workers", "1"],
+        # A table and a vnic quota that the long run's flows (kept for hours once established,
+        # as Linux keeps them) never fill: a full table would drop new flows Linux lets through.
+        lab.daemon = harness.Daemon(lab.workdir, args=["--dpdk-args", "--no-pci", "--workers", "1",
+                                                       "--conntrack-entries", "1048576",
+                                                       "--conntrack-vnic-quota", "1048576"],
                                     name="oracle-butterflyd")
         lab.daemon.start()
         self.endpoint = lab.daemon.endpoint
