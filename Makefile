@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
-	conntrack-flood-test
+	conntrack-flood-test oracle
 
 all: build
 
@@ -36,6 +36,14 @@ sanitize: deps
 conntrack-flood-test: build
 	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_FLOOD_FLOWS=1000000 \
 		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_conntrack_quota
+
+# The reference oracle's long run (root): seeded SG configurations and packet sequences through
+# Butterfly and through Linux conntrack until ORACLE_PACKETS packets are compared; prints the
+# packets, the differences by class and the time. `make test` runs its short variant.
+ORACLE_PACKETS ?= 1000000
+oracle: build
+	@BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 \
+	  tests/oracle/oracle.py --packets $(ORACLE_PACKETS)
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build

@@ -154,8 +154,11 @@ bool ParseInner(uint8_t family, const uint8_t* p, size_t len, InnerTuple* inner)
     inner->dst_port = Load16(l4 + 2);
   } else if (info.proto == (family == 4 ? kProtoIcmp : kProtoIcmpv6)) {
     if (l4_len < 8) return false;
-    // An error about an echo: the echo id is what conntrack keys the flow on.
-    if (IsIcmpEcho(family, l4[0])) inner->src_port = inner->dst_port = Load16(l4 + 4);
+    // An error about an echo: conntrack keys the flow on the id, on the requester's side.
+    if (IsIcmpEcho(family, l4[0])) {
+      bool request = l4[0] == (family == 4 ? 8 : 128);
+      (request ? inner->src_port : inner->dst_port) = Load16(l4 + 4);
+    }
   }
   return true;
 }

@@ -23,8 +23,11 @@ void FlowPorts(uint8_t family, uint8_t proto, uint16_t src_port, uint16_t dst_po
     *a = src_port;
     *b = dst_port;
   } else if (IsIcmpFamily(family, proto) && IsIcmpEcho(family, icmp_type)) {
-    // Request and reply carry the same id: the key stays symmetric.
-    *a = *b = icmp_id;
+    // The requester's end holds the id, the responder's 0: a reply matches its request, and a
+    // request the other way with the same id is a flow of its own (Linux keys on the type too).
+    bool request = icmp_type == (family == 4 ? 8 : 128);
+    *a = request ? icmp_id : 0;
+    *b = request ? 0 : icmp_id;
   } else {
     *a = *b = 0;
   }
@@ -99,7 +102,8 @@ FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic) {
   const InnerTuple& inner = key.inner;
   FlowKey flow;
   bool from_lo;
-  // The parser put an echo's id in both ports and left other ICMP at 0, as FlowPorts does.
+  // The parser put a quoted echo's id on its requester's side and left other ICMP at 0, as
+  // FlowPorts does.
   Normalize(inner.src, inner.dst, inner.src_port, inner.dst_port, inner.proto, key.family, vnic,
             &flow, &from_lo);
   return flow;
@@ -351,9 +355,15 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
     switch (entry->state) {
       case FlowState::kTcpSynSent:
         if (!from_opener) {
-          // Until the handshake goes on, the only replies are a SYN-ACK (or a SYN: both opened).
-          if (!(f & kTcpSyn)) return false;
+          // Until the handshake goes on, a reply moves it only as a SYN-ACK (or a SYN: both
+          // opened). A bare ACK passes and changes nothing, as Linux lets it through (its
+          // "ignored" transition: the responder may know better, and will reset a stray one);
+          // a FIN is refused.
+          if (!(f & kTcpSyn)) return (f & kTcpAck) && !(f & kTcpFin);
           if (f & kTcpAck) entry->state = FlowState::kTcpSynReceived;
+        } else if (!syn_only) {
+          // The opener has nothing to send but its SYN again before an answer (Linux: invalid).
+          return false;
         }
         break;
       case FlowState::kTcpSynReceived:
@@ -370,6 +380,10 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
           entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
           break;
         }
+        // Once open, the responder's SYN and the opener's SYN-ACK belong to no handshake of
+        // this flow (Linux: invalid); the opener's SYN and the responder's SYN-ACK pass as
+        // retransmissions.
+        if ((f & kTcpSyn) && from_opener == static_cast<bool>(f & kTcpAck)) return false;
         if (f & kTcpFin) {
           entry->flags |= from_opener ? kFlowFinFromOpener : kFlowFinFromResponder;
           entry->state = FlowState::kTcpClosing;
@@ -381,8 +395,8 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
           entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
           break;
         }
-        // After a reset, the responder has nothing more to say.
-        if (!from_opener) return false;
+        if ((f & kTcpSyn) && from_opener == static_cast<bool>(f & kTcpAck)) return false;
+        // Stragglers of either side pass until the entry ages out (as Linux's CLOSE state).
         break;
       case FlowState::kOneWay:
       case FlowState::kTwoWay:

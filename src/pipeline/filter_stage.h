@@ -85,8 +85,7 @@ class alignas(64) FilterWorker {
   // Decide for a TCP or UDP packet, not a fragment, that repeats the flow and direction of the
   // previous packet, which conntrack passed: every check before conntrack would give the same
   // answer again, so only the flow's tracking remains.
-  Verdict DecideRepeat(const FilterProgram& program, Direction direction, const PacketKey& key,
-                       const PreparedFlow& flow, uint64_t now);
+  Verdict DecideRepeat(const PacketKey& key, const PreparedFlow& flow, uint64_t now);
   // On a flow admitted under another policy: does the policy in force still admit its opener?
   bool StillAllowed(const FilterProgram& program, ConntrackEntry* entry);
 

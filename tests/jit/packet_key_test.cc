@@ -174,6 +174,20 @@ TEST(PacketKeyTest, IcmpEchoAndErrorQuote) {
   ASSERT_EQ(key.has_inner, 1);
   EXPECT_EQ(key.inner.dst_port, 443);
   EXPECT_EQ(key.inner.dst, Ip("2001:db8::9"));
+
+  // A quoted echo: the id on its requester's side, as conntrack keys echo flows.
+  auto quoted_request = RawPacket::Ipv4("10.0.0.2", "8.8.8.8", 1, RawPacket::Icmp(8, 0, 4242));
+  key = Parse(RawPacket::Ipv4("192.0.2.1", "10.0.0.2", 1, RawPacket::Icmp(3, 4, 0, quoted_request)),
+              kEtherTypeIpv4, ParseStatus::kOk);
+  ASSERT_EQ(key.has_inner, 1);
+  EXPECT_EQ(key.inner.src_port, 4242);
+  EXPECT_EQ(key.inner.dst_port, 0);
+  auto quoted_reply = RawPacket::Ipv4("10.0.0.2", "8.8.8.8", 1, RawPacket::Icmp(0, 0, 4242));
+  key = Parse(RawPacket::Ipv4("192.0.2.1", "10.0.0.2", 1, RawPacket::Icmp(3, 4, 0, quoted_reply)),
+              kEtherTypeIpv4, ParseStatus::kOk);
+  ASSERT_EQ(key.has_inner, 1);
+  EXPECT_EQ(key.inner.src_port, 0);
+  EXPECT_EQ(key.inner.dst_port, 4242);
 }
 
 // The word compare must order addresses exactly as std::array does (byte by byte): conntrack's

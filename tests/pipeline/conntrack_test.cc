@@ -59,8 +59,11 @@ TEST(ConntrackTest, TcpHandshakeAndTeardown) {
   Conntrack table(SmallConfig(16));
   Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
   ConntrackEntry* entry = Open(table, syn, 0);
-  // A reply that is not a SYN-ACK does not belong to a flow still in its handshake.
-  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpAck), 1));
+  // Before the SYN-ACK, a reply's FIN does not belong to the flow; its bare ACK passes (as
+  // Linux's "ignored" transition, found by the oracle) and moves nothing.
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpFin | kTcpAck), 1));
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpAck), 1));
+  EXPECT_EQ(entry->state, FlowState::kTcpSynSent);
   EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpSyn | kTcpAck), 1));
   EXPECT_EQ(entry->state, FlowState::kTcpSynReceived);
   EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpAck), 2));
@@ -77,14 +80,69 @@ TEST(ConntrackTest, TcpHandshakeAndTeardown) {
   EXPECT_EQ(entry->state, FlowState::kTcpSynSent);
 }
 
-TEST(ConntrackTest, ResetClosesAndTheResponderFallsSilent) {
+// As Linux's CLOSE state: after a reset, late packets of either side still belong to the flow
+// until it ages out (the oracle, tests/oracle, found Butterfly dropping the responder's).
+TEST(ConntrackTest, ResetClosesAndLatePacketsPassUntilTheFlowAgesOut) {
   Conntrack table(SmallConfig(16));
   Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
   ConntrackEntry* entry = Open(table, syn, 0);
   EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpRst | kTcpAck), 1));
   EXPECT_EQ(entry->state, FlowState::kTcpClosed);
-  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpAck), 2));
   EXPECT_EQ(entry->expires, 1 + 10 * kSecond);
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpAck), 2));
+  EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpAck), 3));
+  EXPECT_EQ(entry->state, FlowState::kTcpClosed);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpAck), 3 + 10 * kSecond));
+}
+
+// Found by the oracle: before any answer the opener may only repeat its SYN (or reset); its data,
+// ACK or FIN in SYN_SENT are Linux's `invalid`.
+TEST(ConntrackTest, TheOpenerSendsNothingButItsSynBeforeAnAnswer) {
+  Conntrack table(SmallConfig(16));
+  Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
+  ConntrackEntry* entry = Open(table, syn, 0);
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpAck), 1));
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpAck | kTcpFin), 1));
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpSyn | kTcpAck), 1));
+  EXPECT_TRUE(TrackPacket(table, syn, 2));
+  EXPECT_EQ(entry->state, FlowState::kTcpSynSent);
+}
+
+// Found by the oracle: in an open flow the responder's SYN (and the opener's SYN-ACK) are
+// Linux's `invalid`; the opener's SYN and the responder's SYN-ACK pass (retransmissions).
+TEST(ConntrackTest, AnOpenFlowRefusesTheResponderSynAndTheOpenerSynAck) {
+  Conntrack table(SmallConfig(16));
+  Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
+  ConntrackEntry* entry = Open(table, syn.Flags(kTcpAck), 0);  // picked up mid-stream
+  ASSERT_EQ(entry->state, FlowState::kTcpEstablished);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 1));
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpSyn | kTcpAck), 1));
+  EXPECT_TRUE(TrackPacket(table, syn, 2));
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpSyn | kTcpAck), 2));
+  EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpFin | kTcpAck), 3));
+  EXPECT_EQ(entry->state, FlowState::kTcpClosing);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 4));
+  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpRst), 5));
+  EXPECT_EQ(entry->state, FlowState::kTcpClosed);
+  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpSyn), 6));
+  EXPECT_FALSE(TrackPacket(table, syn.Flags(kTcpSyn | kTcpAck), 6));
+}
+
+// Found by the oracle: an echo request each way with the same id are two flows (Linux keys on the
+// type): B's request is no reply to A's, and A's reply to B answers B's request only.
+TEST(ConntrackTest, EchoRequestsBothWaysWithOneIdAreTwoFlows) {
+  Conntrack table(SmallConfig(16));
+  Key ping = Key::Icmp("192.0.2.1", "10.0.0.5", 8, 7);
+  ConntrackEntry* entry = Open(table, ping, 0);
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(Lookup(table, ping.Reply(0), 0), entry);
+  Key back = Key::Icmp("10.0.0.5", "192.0.2.1", 8, 7);
+  EXPECT_EQ(Lookup(table, back, 0), nullptr);
+  EXPECT_EQ(Lookup(table, back.Reply(0), 0), nullptr);
+  Key v6 = Key::Icmp("2001:db8::1", "2001:db8::5", 128, 7);
+  ConntrackEntry* v6_entry = Open(table, v6, 0);
+  EXPECT_EQ(Lookup(table, v6.Reply(0), 0), v6_entry);
+  EXPECT_EQ(Lookup(table, Key::Icmp("2001:db8::5", "2001:db8::1", 128, 7), 0), nullptr);
 }
 
 TEST(ConntrackTest, EntriesAgeOutPerProtocolAndState) {
