@@ -4,8 +4,8 @@ BUILD_DIR ?= build/release
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
-	conntrack-flood-test
+.PHONY: all deps configure build run test unit-and-integration bench packages sanitize hostile format \
+	clean conntrack-flood-test
 
 all: build
 
@@ -36,6 +36,12 @@ sanitize: deps
 conntrack-flood-test: build
 	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_FLOOD_FLOWS=1000000 \
 		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_conntrack_quota
+
+# Malformed and mutated frames into a running butterflyd, 1,500,000 from a VM and 1,500,000 from
+# the underlay (`make test` sends 650,000 each way).
+hostile: build
+	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_HOSTILE_FRAMES=1500000 \
+	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_hostile
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build
