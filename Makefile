@@ -37,8 +37,8 @@ conntrack-flood-test: build
 	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_FLOOD_FLOWS=1000000 \
 		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_conntrack_quota
 
-# Malformed and mutated frames into a running butterflyd, 1,500,000 from a VM and 1,500,000 from
-# the underlay (`make test` sends 650,000 each way).
+# Malformed and mutated frames into a running butterflyd, 1,500,000 from each of a TAP VM, a
+# vhost-user VM and the underlay (`make test` sends 450,000 from each).
 hostile: build
 	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_HOSTILE_FRAMES=1500000 \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_hostile
