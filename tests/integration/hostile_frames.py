@@ -101,6 +101,8 @@ class Mutator:
             (ETH_IPV6, ipv6(s6, d6, 44, struct.pack("!BBHI", 17, 0, 1, 99) + udp(40009, ALLOWED_UDP6_PORT, b"r" * 8))),
             (ETH_IPV6, ipv6(s6, d6, 44, struct.pack("!BBHI", 17, 0, 2 << 3, 99) + b"s" * 16)),
             (ETH_IPV6, ipv6(s6, d6, 58, icmp(128, 0, struct.pack("!HH", 9, 1), b"p" * 16))),
+            (ETH_IPV6, ipv6(s6, d6, 58, icmp(1, 4, b"\0" * 4, ipv6(d6, s6, 17, udp(ALLOWED_UDP6_PORT, 40006, b"q"))))),
+            (ETH_IPV6, ipv6(s6, d6, 58, icmp(3, 0, b"\0" * 4, bytes(range(48))))),  # quoting garbage
             (ETH_IPV6, ipv6(s6, "ff02::1:ff00:2", 58, icmp(135, 0, b"\0" * 4, socket.inet_pton(
                 socket.AF_INET6, d6) + b"\x01\x01" + self.src_mac), hop_limit=255)),
             (ETH_IPV6, ipv6(s6, "ff02::1", 58, icmp(136, 0, b"\x20\0\0\0", socket.inet_pton(
@@ -331,7 +333,8 @@ class Classifier:
       - IPv4 TCP from ALLOWED_V4 to port 80 (not a non-first fragment); its non-first fragments
         whose (src, dst, id) an allowed first fragment that arrived earlier had;
       - IPv6 UDP from ALLOWED_V6 to port 53 after the extension headers, and likewise fragments;
-      - ICMP errors quoting a packet of a flow allowed before (related, as Linux conntrack);
+      - ICMP and ICMPv6 errors quoting a packet of a flow allowed before, sent back by the
+        receiver (related, as Linux conntrack);
       - DHCP replies and neighbour discovery (ICMPv6 133-137, not fragmented), which pass
         whatever the rules (README: infrastructure traffic);
       - ARP (the security group does not govern it; the sender's ARP antispoof is checked by
@@ -425,6 +428,12 @@ class Classifier:
                 if fragment_id is not None:
                     self.fragments.add((src, dst, fragment_id))
                 return "udp53"
+        if proto == 58 and not fragment and end - offset >= 8 + 44 and 1 <= packet[offset] <= 4:
+            inner = packet[offset + 8:end]
+            if inner[0] >> 4 == 6:
+                isport, idport = struct.unpack_from("!HH", inner, 40)
+                if (6, inner[24:40], inner[8:24], idport, isport, inner[6]) in self.flows:
+                    return "icmpv6 error related"
         if proto == 58 and not fragment and end - offset >= 1 and 133 <= packet[offset] <= 137:
             return "neighbour discovery"
         if proto == 17 and end - offset >= 4 and struct.unpack_from("!HH", packet, offset) == (547, 546):
