@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
-	conntrack-flood-test oracle
+	conntrack-flood-test oracle hostile
 
 all: build
 
@@ -44,6 +44,12 @@ ORACLE_PACKETS ?= 1000000
 oracle: build
 	@BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 \
 	  tests/oracle/oracle.py --packets $(ORACLE_PACKETS)
+
+# Malformed and mutated frames into a running butterflyd, 1,500,000 from each of a TAP VM, a
+# vhost-user VM and the underlay (`make test` sends 450,000 from each).
+hostile: build
+	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_HOSTILE_FRAMES=1500000 \
+	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_hostile
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build

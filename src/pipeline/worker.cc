@@ -165,6 +165,11 @@ void Worker::Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic) {
   rte_pktmbuf_free(frame);
 }
 
+void Worker::DropAt(Stage stage, rte_mbuf* frame, DropReason reason, VnicPort* vnic) {
+  counters_.stages[static_cast<int>(stage)].drops.Add(1);
+  Drop(frame, reason, vnic);
+}
+
 uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
   if (!vnic.Ready()) return 0;
   rte_mbuf* frames[kBurst];
@@ -183,7 +188,7 @@ uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
     if (auto reason = CheckAntispoof(frames[i], settings)) {
-      Drop(frames[i], *reason, &vnic);
+      DropAt(Stage::kAntispoof, frames[i], *reason, &vnic);
     } else {
       frames[kept++] = frames[i];
     }
@@ -240,11 +245,13 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
       if (openers) ip_openers[ip_count] = openers[i];
       ip_keys[ip_count] = keys[i];
       key_of[i] = static_cast<int16_t>(ip_count++);
-    } else if (status == ParseStatus::kNotIp && EtherTypeOf(frames[i]) == kEthTypeArp) {
+    } else if (status == ParseStatus::kNotIp && EtherTypeOf(frames[i]) == kEthTypeArp &&
+               frames[i]->data_len >= sizeof(EthernetHeader) + sizeof(ArpHeader)) {
       key_of[i] = -1;
     } else {
-      Drop(frames[i], status == ParseStatus::kNotIp ? DropReason::kFilter : DropReason::kMalformed,
-           &vnic);
+      // A truncated ARP is malformed: from the underlay, no antispoof check has seen it.
+      bool malformed = status != ParseStatus::kNotIp || EtherTypeOf(frames[i]) == kEthTypeArp;
+      Drop(frames[i], malformed ? DropReason::kMalformed : DropReason::kFilter, &vnic);
       key_of[i] = -2;
     }
   }
@@ -290,7 +297,7 @@ void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source,
     }
     if (local) {
       if (local == &source) {
-        Drop(frame, DropReason::kNoRoute, &source);  // to itself: nothing to switch
+        DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, &source);  // to itself
       } else {
         Deliver(local, frame, packet_key, source.index());
       }
@@ -340,7 +347,7 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
   }
   uint32_t targets = local_count + remote_count;
   if (targets == 0) {
-    Drop(frame, DropReason::kNoRoute, source);
+    DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, source);
     return;
   }
   // Every target but the last gets a copy; the last one takes the frame itself.
@@ -350,6 +357,7 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
       copy = rte_pktmbuf_copy(frame, shared_.pool, 0, UINT32_MAX);
       if (!copy) {
         counters_.drops[static_cast<int>(DropReason::kNoBuffer)].Add(1);
+        counters_.stages[static_cast<int>(Stage::kL2Lookup)].drops.Add(1);
         continue;
       }
     }
@@ -364,7 +372,7 @@ void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint3
 void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep,
                         VnicPort* source, rte_mbuf* frame) {
   if (!table.underlay.present) {
-    Drop(frame, DropReason::kNoRoute, source);
+    DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, source);
     return;
   }
   uint64_t start = rte_rdtsc();
@@ -376,7 +384,7 @@ void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp
     next_hop = *neighbor;
   } else {
     MaybeResolve(table, vtep);
-    Drop(frame, DropReason::kNoNeighbor, source);
+    DropAt(Stage::kL2Lookup, frame, DropReason::kNoNeighbor, source);
     return;
   }
   if (auto reason = VxlanEncap(frame, vni, vtep, next_hop, table.underlay, ip_id_++)) {
@@ -401,7 +409,7 @@ void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key, uint
   MetaOf(frame)->vnic_index = vnic->index();
   MetaOf(frame)->opener_index = opener;
   if (rte_ring_mp_enqueue(shared_.handoff[vnic->owner()], frame) != 0) {
-    Drop(frame, DropReason::kQueueFull, vnic);
+    DropAt(Stage::kHandoff, frame, DropReason::kQueueFull, vnic);
     return;
   }
   Account(Stage::kHandoff, 1, start);
@@ -433,7 +441,10 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
 
     const VnicSettings& settings = *vnic->settings();
     if (!vnic->Ready()) {
-      for (uint16_t i = 0; i < n; ++i) Drop(frames[i], DropReason::kNotConnected, vnic);
+      uint64_t start = rte_rdtsc();
+      for (uint16_t i = 0; i < n; ++i)
+        DropAt(Stage::kVnicTx, frames[i], DropReason::kNotConnected, vnic);
+      Account(Stage::kVnicTx, n, start);
       continue;
     }
     uint16_t kept = FilterFrames(*vnic, settings, Direction::kInbound, frames, keys, n,
@@ -512,7 +523,7 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
     }
     const VniForwarding* vni = table.FindVni(tunnel.vni);
     if (!vni) {
-      Drop(packet, DropReason::kUnknownVni);
+      DropAt(Stage::kVxlanDecap, packet, DropReason::kUnknownVni);
       continue;
     }
     ++decapped;
@@ -538,7 +549,7 @@ uint32_t Worker::PollHandoff(const ForwardingTable& table) {
   for (unsigned i = 0; i < n; ++i) {
     VnicPort* const* vnic = table.vnics_by_index.Find(MetaOf(frames[i])->vnic_index);
     if (!vnic || (*vnic)->owner() != id_) {
-      Drop(frames[i], DropReason::kNoRoute);  // removed meanwhile
+      DropAt(Stage::kHandoff, frames[i], DropReason::kNoRoute);  // removed meanwhile
     } else {
       Deliver(*vnic, frames[i], nullptr, MetaOf(frames[i])->opener_index);
     }

@@ -136,6 +136,9 @@ class Worker {
   // after arming found work.
   bool Sleep(uint32_t idle_loops);
   void Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic = nullptr);
+  // A drop by `stage` (also counted in the stage's drops: the stages' drops add up to the
+  // drops by reason).
+  void DropAt(Stage stage, rte_mbuf* frame, DropReason reason, VnicPort* vnic = nullptr);
   // Counts a stage's packets and cycles. Cycles spent in stages it called (encap inside lookup)
   // are counted there, not twice: `nested_cycles_` collects them.
   void Account(Stage stage, uint32_t packets, uint64_t start_tsc);

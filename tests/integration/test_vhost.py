@@ -17,13 +17,15 @@ class TestpmdVm:
     """One testpmd "VM" attached to a vnic's socket, driven through its interactive prompt. Its output
     is read as it comes, so the test can ask for counters while it runs."""
 
-    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False):
+    def __init__(self, testcase, socket_path, mac, mode, extra=(), server=False, pcap=None):
+        """`pcap`: the arguments of a net_pcap port, port 0 (the virtio port is then port 1)."""
         self.prefix = "bfvm%d_%s" % (os.getpid(), mac[-2:])
-        vdev = "net_virtio_user0,path=%s,mac=%s%s" % (socket_path, mac, ",server=1" if server else "")
+        vdevs = ["--vdev=net_virtio_user0,path=%s,mac=%s%s" % (socket_path, mac, ",server=1" if server else "")]
+        if pcap:
+            vdevs.insert(0, "--vdev=net_pcap0," + pcap)
         # Line-buffered: the test reads counters while testpmd runs, not only when it exits.
         command = ["stdbuf", "-oL", TESTPMD, "-l", "0,1", "--no-pci", "--no-huge", "-m", "512",
-                   "--file-prefix=" + self.prefix,
-                   "--vdev=" + vdev, "--", "-i",
+                   "--file-prefix=" + self.prefix] + vdevs + ["--", "-i",
                    "--forward-mode=" + mode, "--total-num-mbufs=8192"] + list(extra)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)
@@ -47,10 +49,10 @@ class TestpmdVm:
         self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
 
-    def port_rx_packets(self, timeout=30):
+    def port_rx_packets(self, timeout=30, port=0):
         """What the VM's port has received so far (testpmd's `show port stats`)."""
         seen = self.printed().count("RX-packets:")
-        self.command("show port stats 0")
+        self.command("show port stats %d" % port)
         deadline = time.time() + timeout
         while time.time() < deadline:
             output = self.printed()
