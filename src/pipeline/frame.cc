@@ -13,6 +13,18 @@ ParseStatus ParseFrame(const rte_mbuf* mbuf, PacketKey* key) {
   return ParsePacketKey(l3, mbuf->data_len - sizeof(EthernetHeader), ether_type, key);
 }
 
+namespace {
+
+// rte_hash_crc loads its input as 8- and 4-byte words, undefined behaviour (UBSan reports it) on
+// the unaligned headers of a frame: the bytes are copied to an aligned buffer first, a few loads.
+uint32_t HashCrc(const void* data, uint32_t length, uint32_t init) {
+  alignas(8) uint8_t aligned[32];
+  std::memcpy(aligned, data, length);
+  return rte_hash_crc(aligned, length, init);
+}
+
+}  // namespace
+
 uint32_t InnerFlowHash(const uint8_t* frame, uint32_t length) {
   if (length < sizeof(EthernetHeader)) return 0;
   uint16_t ether_type = ntohs(reinterpret_cast<const EthernetHeader*>(frame)->ether_type);
@@ -23,21 +35,21 @@ uint32_t InnerFlowHash(const uint8_t* frame, uint32_t length) {
   const uint8_t* l4 = nullptr;
   if (ether_type == kEthTypeIpv4 && l3_length >= sizeof(Ipv4Header)) {
     const auto* ip = reinterpret_cast<const Ipv4Header*>(l3);
-    hash = rte_hash_crc(&ip->src, 8, 0);
+    hash = HashCrc(&ip->src, 8, 0);
     proto = ip->protocol;
     uint32_t header = (ip->version_ihl & 0x0f) * 4u;
     bool first_fragment = (ntohs(ip->fragment) & 0x1fff) == 0;
     if (first_fragment && l3_length >= header + 4) l4 = l3 + header;
   } else if (ether_type == kEthTypeIpv6 && l3_length >= sizeof(Ipv6Header)) {
     const auto* ip = reinterpret_cast<const Ipv6Header*>(l3);
-    hash = rte_hash_crc(ip->src.data(), 32, 0);
+    hash = HashCrc(ip->src.data(), 32, 0);
     proto = ip->next_header;
     if (l3_length >= sizeof(Ipv6Header) + 4) l4 = l3 + sizeof(Ipv6Header);
   } else {
-    return rte_hash_crc(frame, 12, 0);  // the two MACs
+    return HashCrc(frame, 12, 0);  // the two MACs
   }
   hash = rte_hash_crc_1byte(proto, hash);
-  if (l4 && (proto == kIpProtoTcp || proto == kIpProtoUdp)) hash = rte_hash_crc(l4, 4, hash);
+  if (l4 && (proto == kIpProtoTcp || proto == kIpProtoUdp)) hash = HashCrc(l4, 4, hash);
   return hash;
 }
 
