@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
-	conntrack-flood-test oracle hostile
+	conntrack-flood-test oracle hostile fuzz fuzz-smoke
 
 all: build
 
@@ -22,10 +22,12 @@ build: configure
 run: build
 	$(BUILD_DIR)/src/butterflyd
 
-# Every test: unit, integration and end-to-end on the release build, then the sanitizer builds.
+# Every test: unit, integration and end-to-end on the release build, then the sanitizer builds,
+# then every fuzz target briefly (on its corpus and the inputs that once crashed it).
 test: build
 	@cd $(BUILD_DIR) && ctest --no-tests=error --output-on-failure -j $(JOBS) --timeout 900
 	@$(MAKE) --no-print-directory sanitize
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 # Unit and integration tests again, against ASan/UBSan (and TSan) builds.
 sanitize: deps
@@ -50,6 +52,17 @@ oracle: build
 hostile: build
 	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_HOSTILE_FRAMES=1500000 \
 	  PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_hostile
+
+# The fuzz targets (clang-16, build/fuzz), FUZZ_SMOKE_SECONDS (15) each.
+fuzz-smoke: deps
+	@JOBS=$(JOBS) scripts/fuzz-tests smoke
+
+# The fuzz targets for a long time: FUZZ_SECONDS (600) each, one after the other (or only
+# FUZZ_TARGETS); prints each one's executions and executions per second.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?=
+fuzz: deps
+	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz-tests long $(FUZZ_TARGETS)
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build

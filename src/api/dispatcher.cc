@@ -2,6 +2,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
+#include <optional>
 #include <vector>
 
 #include "api/proto_convert.h"
@@ -400,7 +401,8 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
         break;
       }
       std::string id = vnic->id;
-      bool existed = model.FindVnic(id) != nullptr;
+      std::optional<Vnic> previous;
+      if (const Vnic* existing = model.FindVnic(id)) previous = *existing;
       auto path = controller_.AddVnic(std::move(*vnic));
       if (!path) {
         status = Error{path.error()};
@@ -411,8 +413,14 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
         if (auto imported =
                 controller_.dataplane().ImportFlows(added, request.nic_add().fw_data().data());
             !imported) {
-          // All or nothing: a vnic this call created goes away again.
-          if (!existed) (void)controller_.RemoveVnic(id);
+          // All or nothing: a vnic this call created goes away again, one it updated gets its
+          // previous content back.
+          if (!previous) {
+            (void)controller_.RemoveVnic(id);
+          } else if (auto restored = controller_.AddVnic(*previous); !restored) {
+            LOG_ERROR("nic %s: could not restore it after a failed import: %s", id.c_str(),
+                      restored.error().c_str());
+          }
           status = Fail("nic " + id + ": fw_data: " + imported.error());
           break;
         }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <optional>
 #include <random>
 
 namespace butterfly {
@@ -535,19 +536,35 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
   if (fresh > 0 && held == 0 && free_buckets_.empty()) {
     return Fail("conntrack import: no owner bucket free (too many vnics with flows)");
   }
+  // All or nothing even so: should the table fill up midway, what this import inserted is erased
+  // and what it overwrote put back, newest first (a flow may appear twice in the bytes).
+  std::vector<std::pair<FlowKey, std::optional<ConntrackEntry>>> undo;
+  undo.reserve(records.size());
   size_t imported = 0;
   for (const Record& record : records) {
     ConntrackEntry* entry = Find(record.key, now);
-    if (!entry) {
+    std::optional<ConntrackEntry> before;
+    if (entry) {
+      before = *entry;
+    } else {
       PacketKey opener;  // the state is overwritten below
       entry = Insert(record.key, opener, record.flags & kFlowOpenerIsLo,
                      record.flags & kFlowOpenerFromVm ? Direction::kOutbound : Direction::kInbound,
                      0, now, vnic);
     }
     if (!entry) {
+      for (auto undone = undo.rbegin(); undone != undo.rend(); ++undone) {
+        ConntrackEntry* changed = Find(undone->first, now);
+        if (undone->second) {
+          *changed = *undone->second;
+        } else {
+          Erase(changed);
+        }
+      }
       return Fail("conntrack import: table full after " + std::to_string(imported) + " of " +
                   std::to_string(records.size()) + " flows");
     }
+    undo.emplace_back(record.key, before);
     entry->state = record.state;
     entry->flags = record.flags;
     entry->generation = 0;

@@ -13,6 +13,10 @@ bool CheckIpv4(const rte_mbuf* packet, const UnderlayInfo& underlay, DropReason*
                uint32_t* udp_offset, uint32_t* end, VtepIp* src) {
   uint32_t length = packet->data_len;
   if (length < kIpOffset + sizeof(Ipv4Header)) return false;
+  // Not IPv4 (another protocol, a VLAN tag) whatever the bytes that follow look like.
+  if (rte_pktmbuf_mtod(packet, const EthernetHeader*)->ether_type != htons(kEthTypeIpv4)) {
+    return false;
+  }
   const auto* ip = rte_pktmbuf_mtod_offset(packet, const Ipv4Header*, kIpOffset);
   if ((ip->version_ihl >> 4) != 4 || ip->protocol != kIpProtoUdp) return false;
   bool multicast = (ntohl(ip->dst) >> 28) == 0xe;
@@ -37,6 +41,9 @@ bool CheckIpv4(const rte_mbuf* packet, const UnderlayInfo& underlay, DropReason*
 bool CheckIpv6(const rte_mbuf* packet, const UnderlayInfo& underlay, DropReason* reason,
                uint32_t* udp_offset, uint32_t* end, VtepIp* src) {
   if (packet->data_len < kIpOffset + sizeof(Ipv6Header)) return false;
+  if (rte_pktmbuf_mtod(packet, const EthernetHeader*)->ether_type != htons(kEthTypeIpv6)) {
+    return false;
+  }
   const auto* ip = rte_pktmbuf_mtod_offset(packet, const Ipv6Header*, kIpOffset);
   // No extension headers: VTEPs send none (a fragment header would mean a fragmented tunnel
   // packet, which is dropped like its IPv4 counterpart).

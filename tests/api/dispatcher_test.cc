@@ -189,6 +189,21 @@ TEST_F(DispatcherTest, NicDetailsKeepsTheTypeAndSaysTheLinkIsNotConnected) {
   EXPECT_EQ(nic.state().link(), "disabled");
 }
 
+// Found by tests/fuzz/fuzz_api: the update of an existing vnic stayed after its fw_data failed.
+TEST_F(DispatcherTest, NicAddWhoseFlowsFailLeavesTheVnicAsItWas) {
+  One("nic_add { id: \"a\" mac: \"52:54:00:00:00:01\" vni: 1 ip: \"198.18.0.1\" }");
+  std::string before = Dump();
+  // This dataplane imports no flows: the nic_add is refused.
+  EXPECT_NE(Error(One("nic_add { id: \"a\" mac: \"52:54:00:00:00:01\" vni: 2 "
+                      "fw_data { data: \"flows\" } }")),
+            "");
+  EXPECT_EQ(Dump(), before) << "a refused nic_add changes nothing";
+  EXPECT_NE(Error(One("nic_add { id: \"b\" mac: \"52:54:00:00:00:02\" vni: 2 "
+                      "fw_data { data: \"flows\" } }")),
+            "");
+  EXPECT_EQ(Dump(), before);
+}
+
 TEST_F(DispatcherTest, StatusHasCountersAndAGraph) {
   One("nic_add { id: \"vnic_1\" mac: \"52:54:00:00:00:01\" vni: 42 security_group: \"sg-web\" }");
   One("sg_rule_add { sg_id: \"sg-web\" rule { direction: INBOUND protocol: 6 port_start: 22 "

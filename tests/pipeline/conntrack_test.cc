@@ -458,5 +458,28 @@ TEST(ConntrackQuotaTest, AnImportOverTheQuotaInsertsNothing) {
   ASSERT_TRUE(destination.CheckOwnerAccounting().ok());
 }
 
+// Found by tests/fuzz/fuzz_conntrack_import: a table that filled up midway kept the flows imported
+// before (and the states overwritten) although the import was refused.
+TEST(ConntrackTest, ImportThatDoesNotFitChangesNothing) {
+  Conntrack source(SmallConfig(64));
+  Key kept = Key::Tcp("10.0.0.5", 1, "8.8.8.8", 80, kTcpSyn);
+  Open(source, kept, 0);
+  ASSERT_TRUE(TrackPacket(source, kept.Reply(kTcpSyn | kTcpAck), 0));
+  for (uint16_t port = 2; port < 5; ++port)
+    Open(source, Key::Udp("10.0.0.5", port, "8.8.8.8", 53), 0);
+  std::string four_flows = source.Export(1, 0);
+
+  Conntrack destination(SmallConfig(3));
+  Open(destination, kept, 0);  // in the export too, in another state
+  Open(destination, Key::Udp("10.0.0.6", 7, "8.8.8.8", 53), 0);
+  std::string before = destination.Export(1, 0);
+  Status status = destination.Import(four_flows, 1, 0);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(destination.size(), 2u);
+  ASSERT_NE(Lookup(destination, kept, 0), nullptr);
+  EXPECT_EQ(Lookup(destination, kept, 0)->state, FlowState::kTcpSynSent) << "overwritten state";
+  EXPECT_EQ(destination.Export(1, 0), before);
+}
+
 }  // namespace
 }  // namespace butterfly
