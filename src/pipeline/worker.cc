@@ -549,7 +549,8 @@ uint32_t Worker::PollHandoff(const ForwardingTable& table) {
 
 void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep) {
   uint64_t key = MacKey(mac);
-  if (const RemoteMac* const* remote = vni.remote_macs.Find(key)) {
+  const RemoteMac* const* remote = vni.remote_macs.Find(key);
+  if (remote) {
     if (SameVtep((*remote)->vtep, vtep) || (*remote)->is_static) {
       // Refresh only when the second changed: a store per packet would bounce the cache line.
       if ((*remote)->last_seen.load(std::memory_order_relaxed) != now_s_) {
@@ -559,7 +560,7 @@ void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& v
     }
   }
   if (vni.local_macs.Find(key)) return;  // a local MAC seen from afar: not a remote one
-  if (vni.learning_full) {
+  if (!remote && vni.learning_full) {    // a known MAC that moved is still reported
     counters_.fdb_vni_full.Add(1);
     return;
   }

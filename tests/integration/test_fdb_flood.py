@@ -25,14 +25,15 @@ MACS = int(os.environ.get("BUTTERFLY_FDB_FLOOD_MACS", "60000"))
 VNI_B_LEARNED = 20
 OUR_VTEP = "198.18.100.1"
 FLOODER_VTEP = "198.18.100.9"
+MOVED_VTEP = "198.18.100.10"
 
-# argv: interface, outer source MAC, our underlay MAC, VNI, inner destination MAC, first source
-# MAC (an integer), count. Frame i: a VXLAN packet from FLOODER_VTEP to OUR_VTEP whose inner
+# argv: interface, outer source MAC, outer source address, VNI, inner destination MAC, first
+# source MAC (an integer), count. Frame i: a VXLAN packet from that address to OUR_VTEP whose inner
 # frame comes from MAC first+i (locally administered, unicast) to the destination, with an
 # EtherType nobody speaks (the receiving kernel drops it). Prints the frames sent and the seconds.
 INJECT = r"""
 import socket, struct, sys, time
-interface, outer_src, our_mac, vni, inner_dst = sys.argv[1:6]
+interface, outer_src, outer_src_ip, vni, inner_dst = sys.argv[1:6]
 first, count = int(sys.argv[6]), int(sys.argv[7])
 def checksum(header):
     total = sum(struct.unpack('!10H', header))
@@ -42,9 +43,9 @@ def checksum(header):
 inner_tail = b'\x88\xb5' + b'\x00' * 46
 udp_length = 8 + 8 + 14 + len(inner_tail) - 2
 ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + udp_length, 0, 0, 64, 17, 0,
-                 socket.inet_aton('%s'), socket.inet_aton('%s'))
+                 socket.inet_aton(outer_src_ip), socket.inet_aton('%s'))
 ip = ip[:10] + checksum(ip) + ip[12:]
-head = (bytes.fromhex(our_mac) + bytes.fromhex(outer_src) + b'\x08\x00' + ip +
+head = (b'\xff' * 6 + bytes.fromhex(outer_src) + b'\x08\x00' + ip +
         struct.pack('!HHHH', 49152, 4789, udp_length, 0) + struct.pack('!II', 0x08000000, int(vni) << 8) +
         bytes.fromhex(inner_dst))
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
@@ -60,7 +61,7 @@ for i in range(count):
         except (BlockingIOError, OSError):
             time.sleep(0.0005)
 print(count, '%%.2f' %% (time.time() - start), flush=True)
-""" % (FLOODER_VTEP, OUR_VTEP)
+""" % OUR_VTEP
 
 FLOOD_FIRST_MAC = 0x0a0000000000
 VNI_B_FIRST_MAC = 0x0a4300000000
@@ -100,9 +101,12 @@ class FdbFloodTest(DaemonTestCase):
     def macs(self, vni, kind):
         return sorted(m["mac"] for m in self.cli_json("fdb", "list")["macs"] if m["vni"] == vni and m["kind"] == kind)
 
-    def inject(self, vni, inner_dst, first, count, timeout=60):
+    def vtep_of(self, vni, mac):
+        return [m["vtep"] for m in self.cli_json("fdb", "list")["macs"] if m["vni"] == vni and m["mac"] == mac]
+
+    def inject(self, vni, inner_dst, first, count, timeout=60, vtep=FLOODER_VTEP):
         sent, seconds = self.lab.run(self.outside, [
-            "/usr/bin/python3", "-c", INJECT, self.end_x, self.outer_mac.replace(":", ""), "ff" * 6, str(vni),
+            "/usr/bin/python3", "-c", INJECT, self.end_x, self.outer_mac.replace(":", ""), vtep, str(vni),
             inner_dst.replace(":", ""), str(first), str(count)], timeout=timeout).stdout.split()
         return int(sent), float(seconds)
 
@@ -170,6 +174,11 @@ class FdbFloodTest(DaemonTestCase):
         self.assertEqual(self.macs(VNI_A, "local") + self.macs(VNI_B, "local"), local_before)
         self.assertTrue(self.lab.ping(ns_a1, "198.18.0.2"), "local vnics of VNI 42 after the flood")
         self.assertTrue(self.lab.tcp_request(ns_a1, "198.18.0.2", 8080))
+        # A learned MAC of the full VNI 42 that shows up behind another VTEP moves there.
+        moved = learned_a[0]
+        self.inject(VNI_A, mac_a1, int(moved.replace(":", ""), 16), 1, vtep=MOVED_VTEP)
+        self.assertTrue(self.wait_for(lambda: self.vtep_of(VNI_A, moved) == [MOVED_VTEP]), self.vtep_of(VNI_A, moved))
+        self.assertEqual(len(self.macs(VNI_A, "learned")), CAP)
         # VNI 43 still learns: its own cap is untouched by VNI 42's flood.
         self.inject(VNI_B, mac_b1, VNI_B_FIRST_MAC + VNI_B_LEARNED, 1)
         self.assertTrue(self.wait_for(lambda: len(self.macs(VNI_B, "learned")) == VNI_B_LEARNED + 1))
