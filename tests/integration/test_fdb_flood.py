@@ -78,9 +78,11 @@ class FdbFloodTest(DaemonTestCase):
     def setUp(self):
         super().setUp()
         self.lab = NetLab(self)
+
+    def start(self, cap, ageing):
         end_a, self.end_x = self.lab.veth("ua", "ux")
         self.host = self.start_daemon(name="a", args=[
-            "-i", OUR_VTEP, "--workers", "1", "--fdb-ageing", "3600", "--fdb-vni-max", str(CAP),
+            "-i", OUR_VTEP, "--workers", "1", "--fdb-ageing", str(ageing), "--fdb-vni-max", str(cap),
             "--dpdk-args", "--no-pci --vdev=net_af_packet0,iface=%s" % end_a])
         self.outside = self.lab.netns("ox")
         self.lab.move(self.end_x, self.outside, FLOODER_VTEP + "/24")
@@ -120,6 +122,7 @@ class FdbFloodTest(DaemonTestCase):
         return predicate()
 
     def test_a_mac_flood_in_one_vni_stops_at_its_cap_and_evicts_nothing(self):
+        self.start(CAP, 3600)
         a1, ns_a1, mac_a1 = self.vm("a1", "198.18.0.1", VNI_A, 1)
         a2, ns_a2, mac_a2 = self.vm("a2", "198.18.0.2", VNI_A, 2)
         b1, ns_b1, mac_b1 = self.vm("b1", "198.18.1.1", VNI_B, 1)
@@ -183,6 +186,18 @@ class FdbFloodTest(DaemonTestCase):
         self.inject(VNI_B, mac_b1, VNI_B_FIRST_MAC + VNI_B_LEARNED, 1)
         self.assertTrue(self.wait_for(lambda: len(self.macs(VNI_B, "learned")) == VNI_B_LEARNED + 1))
         self.assertIsNone(self.host.process.poll(), "butterflyd alive")
+
+    def test_a_full_vni_learns_again_once_its_entries_age_out(self):
+        self.start(50, 2)
+        a1, ns_a1, mac_a1 = self.vm("a1", "198.18.0.1", VNI_A, 1)
+        self.inject(VNI_A, mac_a1, FLOOD_FIRST_MAC, 500)
+        self.assertTrue(self.wait_for(lambda: len(self.macs(VNI_A, "learned")) == 50), len(self.macs(VNI_A, "learned")))
+        self.assertTrue(self.wait_for(lambda: not self.macs(VNI_A, "learned"), seconds=15), "aged out")
+        fresh = 0x0e0000000000  # unicast, locally administered
+        self.inject(VNI_A, mac_a1, fresh, 10)
+        expected = sorted(mac_text(fresh + i) for i in range(10))
+        self.assertTrue(self.wait_for(lambda: self.macs(VNI_A, "learned") == expected),
+                        (self.macs(VNI_A, "learned"), self.cli_json("stats")))
 
 
 if __name__ == "__main__":
