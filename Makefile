@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
-	conntrack-flood-test oracle hostile fuzz fuzz-smoke
+	conntrack-flood-test fdb-flood-test oracle hostile fuzz fuzz-smoke
 
 all: build
 
@@ -63,6 +63,12 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGETS ?=
 fuzz: deps
 	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz-tests long $(FUZZ_TARGETS)
+
+# The FDB cap's long run: 10^6 source MACs flooded into one VNI from the underlay (`make test`
+# runs it with 60,000).
+fdb-flood-test: build
+	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_FDB_FLOOD_MACS=1000000 \
+		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_fdb_flood
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build

@@ -233,6 +233,18 @@ std::vector<OptionSpec> OptionTable() {
          c.fdb_ageing_seconds = static_cast<uint32_t>(*seconds);
          return Ok();
        }},
+      {"--fdb-vni-max",
+       {"general.fdb-vni-max"},
+       "N",
+       "Remote MACs one VNI may learn (default 4096): past it, new MACs of that VNI are not "
+       "learned (their frames still reach them by flooding) until some of its entries age out, so "
+       "that a MAC flood in one VNI cannot grow the table without bound",
+       [](DaemonConfig& c, const std::string& v) -> Status {
+         auto entries = ParseInteger(v, 1, 1 << 24);
+         if (!entries) return Fail("--fdb-vni-max " + entries.error());
+         c.fdb_vni_max = static_cast<uint32_t>(*entries);
+         return Ok();
+       }},
       {"--conntrack-entries",
        {"general.conntrack-entries"},
        "N",

@@ -40,6 +40,8 @@ struct DaemonConfig {
   // (0 here) one eighth of conntrack_entries.
   uint32_t conntrack_vnic_quota = 0;
   uint32_t fdb_ageing_seconds = 300;
+  // Learned remote MACs one VNI may hold; past it new MACs of that VNI are not learned.
+  uint32_t fdb_vni_max = 4096;
   bool dpdk_help = false;
   bool no_dataplane = false;
 };

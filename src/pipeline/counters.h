@@ -75,6 +75,10 @@ struct alignas(64) WorkerCounters {
   Counter sleeps;
   Counter busy_cycles;
   Counter idle_cycles;
+  // Frames from a new remote MAC not reported: its VNI held its cap of learned MACs.
+  Counter fdb_vni_full;
+  // Learn events lost because the learn ring was full (learning is only delayed).
+  Counter learn_ring_full;
 };
 
 // One vnic's counters, one instance per worker (only the vnic's owner writes most of them).

@@ -38,6 +38,7 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::Start(const DaemonConfig& 
 
 Status DpdkDataplane::Init(const DaemonConfig& config) {
   config_ = config;
+  learned_ = LearnedFdb(config.fdb_vni_max);
   auto plan = PlanEal(config, ReadHostFacts());
   if (!plan) return Error{plan.error()};
   for (const std::string& note : plan->notes) LOG_INFO("dataplane: %s", note.c_str());
@@ -377,6 +378,24 @@ std::optional<DataplaneStats> DpdkDataplane::Stats() const {
   stats.filter.emplace_back("conntrack_full", full);
   stats.filter.emplace_back("conntrack_quota_refused", quota_refused);
   stats.filter.emplace_back("conntrack_vnic_quota", vnic_quota);
+  // Learned remote MACs: how many, the cap per VNI, learns refused at the cap (in total and per
+  // VNI), frames whose new MAC a worker did not report because its VNI was full, and learn events
+  // lost to a full ring.
+  uint64_t vni_full = 0;
+  uint64_t ring_full = 0;
+  for (size_t w = 0; w < worker_lcores_.size(); ++w) {
+    vni_full += worker_counters_[w].fdb_vni_full.Get();
+    ring_full += worker_counters_[w].learn_ring_full.Get();
+  }
+  std::lock_guard lock(mutex_);
+  stats.filter.emplace_back("fdb_learned", learned_.entries().size());
+  stats.filter.emplace_back("fdb_vni_max", learned_.max_per_vni());
+  stats.filter.emplace_back("fdb_learn_refused", learned_.refused());
+  stats.filter.emplace_back("fdb_vni_full_frames", vni_full);
+  stats.filter.emplace_back("fdb_learn_ring_full", ring_full);
+  for (const auto& [vni, refused] : learned_.refused_by_vni()) {
+    stats.filter.emplace_back("fdb_learn_refused_vni_" + std::to_string(vni), refused);
+  }
   return stats;
 }
 
@@ -425,7 +444,7 @@ std::vector<LearnedMac> DpdkDataplane::LearnedMacs() const {
   uint32_t now = NowSeconds();
   std::lock_guard lock(mutex_);
   const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
-  for (const auto& [key, learned] : learned_) {
+  for (const auto& [key, learned] : learned_.entries()) {
     if (static_macs_.contains(key)) continue;
     uint32_t last_seen = learned.last_seen;
     if (const VniForwarding* vni = table ? table->FindVni(key.first) : nullptr) {
@@ -490,7 +509,7 @@ void DpdkDataplane::Rebuild() {
     remote_macs[key.first].emplace_back(key.second, remote);
   };
   for (const auto& [key, vtep] : static_macs_) add_remote(key, vtep, 0, true);
-  for (const auto& [key, learned] : learned_) {
+  for (const auto& [key, learned] : learned_.entries()) {
     if (!static_macs_.contains(key)) add_remote(key, learned.vtep, learned.last_seen, false);
   }
   std::vector<std::pair<uint64_t, const VniForwarding*>> vni_items;
@@ -502,6 +521,7 @@ void DpdkDataplane::Rebuild() {
     }
     vni->local_macs = FlatMap<uint64_t, VnicPort*, MixHash>(local_macs[id]);
     vni->remote_macs = FlatMap<uint64_t, const RemoteMac*, MixHash>(remote_macs[id]);
+    vni->learning_full = learned_.CountOf(id) >= learned_.max_per_vni();
     if (vni->flood_vteps.empty() && !IsUnset(vni->multicast_group)) {
       groups.push_back(Ipv4OfVtep(vni->multicast_group));
     }
@@ -588,12 +608,15 @@ bool DpdkDataplane::DrainLearnEvents() {
           LOG_DEBUG("underlay: neighbour learned");
         }
       } else if (event.kind == kLearnRemoteMac) {
-        auto& learned = learned_[{event.vni, MacKey(event.mac)}];
-        if (learned.vtep != event.ip) {
-          learned.vtep = event.ip;
-          changed = true;
+        switch (learned_.Learn({event.vni, MacKey(event.mac)}, event.ip, now)) {
+          case LearnedFdb::Outcome::kAdded:
+          case LearnedFdb::Outcome::kMoved:
+            changed = true;
+            break;
+          case LearnedFdb::Outcome::kRefreshed:
+          case LearnedFdb::Outcome::kRefused:  // counted; the add that filled the VNI rebuilt
+            break;
         }
-        learned.last_seen = now;
       }
     }
   }
@@ -601,27 +624,15 @@ bool DpdkDataplane::DrainLearnEvents() {
 }
 
 bool DpdkDataplane::AgeRemoteMacs() {
-  uint32_t now = NowSeconds();
-  // Workers stamp the published entries; fold their stamps back first.
-  if (const ForwardingTable* table = shared_.table.load(std::memory_order_acquire)) {
-    for (auto& [key, learned] : learned_) {
-      const VniForwarding* vni = table->FindVni(key.first);
-      if (!vni) continue;
-      if (const RemoteMac* const* remote = vni->remote_macs.Find(key.second)) {
-        learned.last_seen = std::max(learned.last_seen, (*remote)->last_seen.load());
-      }
-    }
-  }
-  bool changed = false;
-  for (auto it = learned_.begin(); it != learned_.end();) {
-    if (now - it->second.last_seen > config_.fdb_ageing_seconds) {
-      it = learned_.erase(it);
-      changed = true;
-    } else {
-      ++it;
-    }
-  }
-  return changed;
+  // Workers stamp the published entries; their stamps count as the entries' own.
+  const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
+  return learned_.Age(NowSeconds(), config_.fdb_ageing_seconds,
+                      [table](const LearnedFdb::Key& key) -> uint32_t {
+                        const VniForwarding* vni = table ? table->FindVni(key.first) : nullptr;
+                        if (!vni) return 0;
+                        const RemoteMac* const* remote = vni->remote_macs.Find(key.second);
+                        return remote ? (*remote)->last_seen.load() : 0;
+                      });
 }
 
 void DpdkDataplane::Housekeeping() {

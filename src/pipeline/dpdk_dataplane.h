@@ -16,6 +16,7 @@
 #include "core/dataplane.h"
 #include "jit/filter_engine.h"
 #include "jit/rcu.h"
+#include "pipeline/learned_fdb.h"
 #include "pipeline/underlay_port.h"
 #include "pipeline/vhost_driver.h"
 #include "pipeline/worker.h"
@@ -45,11 +46,6 @@ class DpdkDataplane final : public Dataplane {
   Status ImportFlows(const Vnic& vnic, const std::string& flows) override;
 
  private:
-  struct RemoteEntry {
-    VtepIp vtep{};
-    uint32_t last_seen = 0;
-  };
-
   DpdkDataplane() = default;
   Status Init(const DaemonConfig& config);
   // Builds the forwarding table from the registries and publishes it. mutex_ held.
@@ -79,8 +75,8 @@ class DpdkDataplane final : public Dataplane {
 
   mutable std::mutex mutex_;  // guards everything below (control side only)
   std::map<std::string, std::unique_ptr<VnicPort>> vnics_;
-  std::map<std::pair<uint32_t, uint64_t>, RemoteEntry> learned_;  // (vni, mac) -> VTEP
-  std::map<std::pair<uint32_t, uint64_t>, VtepIp> static_macs_;   // (vni, mac) -> VTEP
+  LearnedFdb learned_{DaemonConfig{}.fdb_vni_max};  // (vni, mac) -> VTEP, capped per VNI
+  std::map<std::pair<uint32_t, uint64_t>, VtepIp> static_macs_;  // (vni, mac) -> VTEP
   std::map<uint32_t, std::vector<VtepIp>> vni_peers_;
   std::map<VtepIp, MacBytes> neighbors_;  // resolved by ARP or NDP
   std::vector<uint32_t> published_groups_;

@@ -75,6 +75,9 @@ struct VniForwarding {
   std::vector<VnicPort*> local_vnics;  // flood targets on this host
   FlatMap<uint64_t, VnicPort*, MixHash> local_macs;
   FlatMap<uint64_t, const RemoteMac*, MixHash> remote_macs;
+  // The VNI held its cap of learned MACs when the table was built: workers do not report new
+  // MACs (a flood would only fill the learn ring that other VNIs' learns need too).
+  bool learning_full = false;
   // Remote flood targets: the configured peers (head-end replication), else the VNI's
   // multicast group.
   std::vector<VtepIp> flood_vteps;

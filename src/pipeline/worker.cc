@@ -560,7 +560,8 @@ uint32_t Worker::PollHandoff(const ForwardingTable& table) {
 
 void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep) {
   uint64_t key = MacKey(mac);
-  if (const RemoteMac* const* remote = vni.remote_macs.Find(key)) {
+  const RemoteMac* const* remote = vni.remote_macs.Find(key);
+  if (remote) {
     if (SameVtep((*remote)->vtep, vtep) || (*remote)->is_static) {
       // Refresh only when the second changed: a store per packet would bounce the cache line.
       if ((*remote)->last_seen.load(std::memory_order_relaxed) != now_s_) {
@@ -570,6 +571,10 @@ void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& v
     }
   }
   if (vni.local_macs.Find(key)) return;  // a local MAC seen from afar: not a remote one
+  if (!remote && vni.learning_full) {    // a known MAC that moved is still reported
+    counters_.fdb_vni_full.Add(1);
+    return;
+  }
   LearnEvent event{kLearnRemoteMac, {}, 0, vni.vni, vtep};
   std::memcpy(event.mac, mac, 6);
   Report(event, key ^ (uint64_t{vni.vni} << 48) ^ VtepHash()(vtep));
@@ -579,9 +584,11 @@ void Worker::Report(const LearnEvent& event, uint64_t dedup_key) {
   auto& slot = reported_[MixHash()(dedup_key) & (reported_.size() - 1)];
   if (slot.first == dedup_key && slot.second == now_s_) return;
   slot = {dedup_key, now_s_};
-  // A full ring only delays learning: the next packet reports again.
+  // A full ring only delays learning: the next packet reports again. Never wait for room.
   LearnEvent copy = event;
-  (void)rte_ring_mp_enqueue_elem(shared_.learn, &copy, sizeof(LearnEvent));
+  if (rte_ring_mp_enqueue_elem(shared_.learn, &copy, sizeof(LearnEvent)) != 0) {
+    counters_.learn_ring_full.Add(1);
+  }
 }
 
 void Worker::MaybeResolve(const ForwardingTable& table, const VtepIp& vtep) {

@@ -40,6 +40,22 @@ TEST(DaemonConfigTest, DefaultsAreSafeAndRunnable) {
   EXPECT_TRUE(args.config.vtep_ip.empty());
 }
 
+TEST(DaemonConfigTest, TheFdbCapPerVniHasADefaultRefusesZeroAndIsReadFromTheIniFile) {
+  EXPECT_EQ(Parse({}).config.fdb_vni_max, 4096u);
+  DaemonArgs set = Parse({"--fdb-vni-max", "100000"});
+  ASSERT_FALSE(set.exit_now) << set.error;
+  EXPECT_EQ(set.config.fdb_vni_max, 100000u);
+  for (const char* bad : {"0", "-1", "x", "16777217"}) {
+    DaemonArgs refused = Parse({"--fdb-vni-max", bad});
+    EXPECT_EQ(refused.exit_code, 2) << bad;
+    EXPECT_NE(refused.error.find("--fdb-vni-max"), std::string::npos) << refused.error;
+  }
+  IniFile ini("[general]\nfdb-vni-max=300\n");
+  DaemonArgs from_file = Parse({"-c", ini.path});
+  ASSERT_FALSE(from_file.exit_now) << from_file.error;
+  EXPECT_EQ(from_file.config.fdb_vni_max, 300u);
+}
+
 TEST(DaemonConfigTest, TheConntrackVnicQuotaDefaultsToAnEighthOfTheTableAndFitsIt) {
   EXPECT_EQ(Parse({}).config.conntrack_vnic_quota, (1u << 18) / 8);
   EXPECT_EQ(Parse({"--conntrack-entries", "4096"}).config.conntrack_vnic_quota, 512u);
