@@ -26,6 +26,16 @@ message_pb2.MessageV0 = message_0_pb2.MessageV0
 import zmq  # noqa: E402
 
 
+def sanitized_build():
+    """True when BUILD_DIR was configured with BUTTERFLY_SANITIZE (ASan/UBSan or TSan binaries)."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            return any(line.startswith("BUTTERFLY_SANITIZE:") and line.strip().split("=", 1)[1]
+                       for line in f)
+    except OSError:
+        return False
+
+
 def free_tcp_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from harness import BUILD_DIR, DaemonTestCase
+from harness import DaemonTestCase, sanitized_build
 from netlab import NetLab
 from test_vhost import TestpmdVm
 
@@ -28,15 +28,6 @@ VNI = 77
 MAC_A = "52:54:00:00:4d:01"
 MAC_B = "52:54:00:00:4d:02"
 REMOTE_MACS = ["52:54:00:00:4e:%02x" % i for i in range(8)]
-
-
-def sanitized_build():
-    try:
-        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
-            return any(line.startswith("BUTTERFLY_SANITIZE:") and line.strip().split("=", 1)[1]
-                       for line in f)
-    except OSError:
-        return False
 
 
 FRAMES = int(os.environ.get("BUTTERFLY_HOSTILE_FRAMES", "450000")) // (4 if sanitized_build() else 1)
