@@ -55,8 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     key.dst_port = 80;
     key.tcp_flags = kTcpSyn;
     bool from_lo;
-    FlowKey flow = MakeFlowKey(key, i % 3 ? kVnic : kVnic + 1, &from_lo);
-    if (!table.Find(flow, kNow)) table.Insert(flow, key, from_lo, Direction::kOutbound, 1, kNow);
+    uint32_t owner = i % 3 ? kVnic : kVnic + 1;
+    FlowKey flow = MakeFlowKey(key, owner, &from_lo);
+    if (!table.Find(flow, kNow)) {
+      table.Insert(flow, key, from_lo, Direction::kOutbound, 1, kNow, owner);
+    }
   }
   std::string before = table.Export(kVnic, kNow);
   std::string other_before = table.Export(kVnic + 1, kNow);
