@@ -7,6 +7,7 @@ cache in the build folder, so a fresh machine needs only scripts/install-deps. W
 packages (no mirror) the test fails and says why: a silent skip would hide that nothing ran."""
 import fcntl
 import glob
+import hashlib
 import json
 import os
 import re
@@ -26,9 +27,12 @@ VIRTIO_NET_MODULES = ("virtio_ring virtio virtio_pci_modern_dev virtio_pci_legac
                       "failover net_failover virtio_net").split()
 
 # The guest's /init: loads virtio-net, takes its address from the kernel command line, says
-# @@READY on the console and leaves a shell there for the test to drive (echo off), with the
-# serial port as its controlling terminal: a shell that merely inherited /dev/console as PID 1
-# exited when a busybox nc listener it had started got its connection, and the guest panicked.
+# @@READY on the console and then runs the test's commands from the serial port (echo off), one
+# per line as "N command": each in its own `sh -c`, followed by "@@RC<N>=<exit status>". An
+# interactive busybox shell is not used: it exited now and then when a background job (an nc
+# listener) changed state while it waited for input, and the start of the next command, already
+# read by the dying shell, was lost. Here the reading shell has no background children: a
+# listener started with `&` outlives its `sh -c` and belongs to init.
 GUEST_INIT = """#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /dev /sbin /usr/bin /usr/sbin /tmp
 /bin/busybox mount -t proc proc /proc
@@ -49,7 +53,7 @@ ip addr add $address/24 dev eth0
 echo "@@READY $(cat /sys/class/net/eth0/address) $address"
 while true; do
   stty -echo < /dev/ttyS0
-  PS1= setsid cttyhack sh
+  setsid cttyhack sh -c 'while read -r n line; do sh -c "$line" 2>&1; echo "@@RC$n=$?"; done'
 done
 """ % " ".join(VIRTIO_NET_MODULES)
 
@@ -85,7 +89,9 @@ def apt_download(package, folder):
 def guest_images():
     """(vmlinuz, initrd.gz) for the newest Debian 6.1 kernel, built once into GUEST_CACHE."""
     package = newest_debian_kernel_package()
-    folder = os.path.join(GUEST_CACHE, package)
+    # The init script is part of the key: a cached initrd with an older /init is never reused.
+    init_digest = hashlib.sha256(GUEST_INIT.encode()).hexdigest()[:12]
+    folder = os.path.join(GUEST_CACHE, "%s-init-%s" % (package, init_digest))
     kernel, initrd = os.path.join(folder, "vmlinuz"), os.path.join(folder, "initrd.gz")
     os.makedirs(GUEST_CACHE, exist_ok=True)
     with open(os.path.join(GUEST_CACHE, "lock"), "w") as lock:
@@ -196,7 +202,9 @@ class Guest:
         self.commands += 1
         marker = "@@RC%d=" % self.commands
         start = len(self.printed())
-        self.send('%s\necho "%s$?"' % (command, marker))
+        if "\n" in command:
+            raise ValueError("one guest command is one line: %r" % command)
+        self.send("%d %s" % (self.commands, command))
         match = self.wait_printed(re.escape(marker) + r"(\d+)$", timeout, start)
         return int(match.group(1)), self.printed()[start:match.start()]
 
@@ -290,7 +298,7 @@ class QemuGuestTest(DaemonTestCase):
         # Both VNI 42 guests reboot (a real reset: virtio is set up again): their links go down,
         # come back, and traffic flows again.
         for name in "ab":
-            vms[name].send("reboot -f")
+            vms[name].send("0 reboot -f")
         seen = {"vnic_a": set(), "vnic_b": set()}
 
         def links_went_down_and_came_back():
