@@ -1,5 +1,6 @@
 #include "jit/packet_key.h"
 
+#include <algorithm>
 #include <cstring>
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -163,6 +164,26 @@ bool ParseInner(uint8_t family, const uint8_t* p, size_t len, InnerTuple* inner)
   return true;
 }
 
+// The window scale option among a SYN's TCP options, plus one; 0 when absent (or malformed).
+// RFC 7323 caps the shift at 14, as Linux does.
+uint8_t WindowScaleOption(const uint8_t* options, size_t len) {
+  constexpr uint8_t kEnd = 0, kNop = 1, kWindowScale = 3;
+  for (size_t i = 0; i < len;) {
+    uint8_t kind = options[i];
+    if (kind == kEnd) break;
+    if (kind == kNop) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= len || options[i + 1] < 2 || i + options[i + 1] > len) break;
+    if (kind == kWindowScale && options[i + 1] == 3) {
+      return static_cast<uint8_t>(std::min<uint8_t>(options[i + 2], 14) + 1);
+    }
+    i += options[i + 1];
+  }
+  return 0;
+}
+
 }  // namespace
 
 const char* ParseStatusName(ParseStatus status) {
@@ -215,9 +236,21 @@ ParseStatus ParsePacketKey(const uint8_t* l3, size_t len, uint16_t ethertype, Pa
     uint8_t icmp = family == 4 ? kProtoIcmp : kProtoIcmpv6;
     if (info.proto == kProtoTcp) {
       if (l4_len < 20) return ParseStatus::kTruncated;
+      // Linux's conntrack calls a header shorter than 20 bytes, or longer than the segment,
+      // invalid; a first fragment cutting the header short is the tiny-fragment attack.
+      size_t header = static_cast<size_t>(l4[12] >> 4) * 4;
+      if (header < 20) return ParseStatus::kBadHeader;
+      if (header > l4_len) return ParseStatus::kTruncated;
       key->src_port = Load16(l4);
       key->dst_port = Load16(l4 + 2);
+      key->tcp_seq = Load32(l4 + 4);
+      key->tcp_ack = Load32(l4 + 8);
       key->tcp_flags = l4[13];
+      key->tcp_window = Load16(l4 + 14);
+      key->tcp_payload = static_cast<uint16_t>(l4_len - header);
+      if (key->tcp_flags & kTcpSyn) {
+        key->tcp_window_scale_plus_one = WindowScaleOption(l4 + 20, header - 20);
+      }
     } else if (info.proto == kProtoUdp) {
       if (l4_len < 8) return ParseStatus::kTruncated;
       key->src_port = Load16(l4);

@@ -32,6 +32,7 @@ inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 inline constexpr uint8_t kTcpFin = 0x01;
 inline constexpr uint8_t kTcpSyn = 0x02;
 inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpPsh = 0x08;
 inline constexpr uint8_t kTcpAck = 0x10;
 
 // PacketKey::fragment bits.
@@ -62,7 +63,14 @@ struct alignas(64) PacketKey {
   uint8_t icmp_code = 0;
   uint16_t icmp_id = 0;   // echo request/reply identifier
   uint8_t has_inner = 0;  // 1 when `inner` holds the tuple quoted by an ICMP error
-  uint8_t pad[15]{};
+  // TCP only: what window tracking needs. The window scale option of a SYN, plus one (0: the SYN
+  // had none).
+  uint8_t tcp_window_scale_plus_one = 0;
+  uint16_t tcp_payload = 0;  // bytes after the TCP header (of this fragment, when fragmented)
+  uint32_t tcp_seq = 0;
+  uint32_t tcp_ack = 0;
+  uint16_t tcp_window = 0;  // as sent: unscaled
+  uint8_t pad[2]{};
   InnerTuple inner;
 
   bool is_v4() const { return family == 4; }
@@ -70,6 +78,7 @@ struct alignas(64) PacketKey {
   bool is_non_first_fragment() const { return fragment & kFragmentNonFirst; }
 };
 static_assert(offsetof(PacketKey, inner) == 64, "hot fields fit the first cache line");
+static_assert(offsetof(PacketKey, tcp_seq) == 52 && offsetof(PacketKey, tcp_window) == 60);
 static_assert(sizeof(PacketKey) == 128);
 
 // Why ParsePacketKey refused a packet. Numbers are stable (counters are keyed on them).

@@ -66,6 +66,27 @@ constexpr uint16_t kFormatVersion = 1;
 constexpr size_t kHeaderBytes = 4 + 2 + 2 + 4;
 constexpr size_t kRecordBytes = 4 + 16 + 16 + 2 + 2 + 4;
 
+// Sequence-space order, modulo 2^32 (RFC 793's comparisons, Linux's before() and after()).
+bool SeqBefore(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) < 0; }
+bool SeqAfter(uint32_t a, uint32_t b) { return SeqBefore(b, a); }
+
+// The sequence number after the segment: SYN and FIN take one each.
+uint32_t SegmentEnd(const PacketKey& key) {
+  return key.tcp_seq + key.tcp_payload + (key.tcp_flags & kTcpSyn ? 1 : 0) +
+         (key.tcp_flags & kTcpFin ? 1 : 0);
+}
+
+TcpSegmentKind KindOf(uint8_t flags) {
+  if (flags & kTcpRst) return TcpSegmentKind::kRst;
+  if (flags & kTcpSyn) return flags & kTcpAck ? TcpSegmentKind::kSynAck : TcpSegmentKind::kSyn;
+  if (flags & kTcpFin) return TcpSegmentKind::kFin;
+  if (flags & kTcpAck) return TcpSegmentKind::kAck;
+  return TcpSegmentKind::kNone;
+}
+
+// Acks this far below what the peer sent still count (Linux's MAXACKWINCONST): a delayed ack.
+constexpr uint32_t kMinAckWindow = 66000;
+
 }  // namespace
 
 bool EndpointBefore(const IpBytes& a, uint16_t a_port, const IpBytes& b, uint16_t b_port) {
@@ -136,6 +157,7 @@ Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
   if (alignment == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint: may be refused
   std::uninitialized_default_construct_n(memory, slot_count_);
   slots_.reset(memory);
+  windows_.reset(new TcpWindows[slot_count_]);
   mask_ = slot_count_ - 1;
   quota_ = config_.max_entries_per_vnic == 0
                ? config_.max_entries
@@ -288,20 +310,38 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
   }
   entry.owner_bucket = static_cast<uint16_t>(bucket);
   entry.key = key;
-  entry.generation = generation;
+  entry.generation = GenerationTag(generation);
   entry.flags = static_cast<uint8_t>((from_lo ? kFlowOpenerIsLo : 0) |
                                      (direction == Direction::kOutbound ? kFlowOpenerFromVm : 0));
   if (key.proto == kTcp) {
     uint8_t f = opener.tcp_flags;
+    ResetWindows(&entry);
+    int sender = from_lo ? 0 : 1;
+    TcpEndpointWindow& window = WindowsOf(&entry).endpoint[sender];
+    window.end = SegmentEnd(opener);
+    window.max_window = opener.tcp_window ? opener.tcp_window : 1;
     if ((f & (kTcpSyn | kTcpAck)) == kTcpSyn) {
       entry.state = FlowState::kTcpSynSent;
-    } else if (f & kTcpFin) {
-      entry.state = FlowState::kTcpClosing;
-      entry.flags |= kFlowFinFromOpener;
+      window.max_end = window.end;
+      if (opener.tcp_window_scale_plus_one) {
+        entry.tcp_endpoint[sender] =
+            static_cast<uint8_t>(kTcpSentWindowScale | (opener.tcp_window_scale_plus_one - 1));
+      }
     } else {
-      // Picked up mid-stream (a restart, an import, a flow the rules allow both ways).
+      // Picked up mid-stream (a restart, an import, a flow the rules allow both ways): its
+      // windows are unknown, so both endpoints go unchecked.
       entry.state = FlowState::kTcpEstablished;
+      if (f & kTcpFin) {
+        entry.state = FlowState::kTcpClosing;
+        entry.flags |= kFlowFinFromOpener;
+      }
+      window.max_end = window.end + window.max_window;
+      entry.tcp_endpoint[0] = entry.tcp_endpoint[1] = kTcpLiberal;
     }
+    if (opener.is_fragment()) entry.tcp_endpoint[0] = entry.tcp_endpoint[1] = kTcpLiberal;
+    // The opener goes through the window check too, as Linux's first packet does: it sets
+    // what the other endpoint may acknowledge.
+    CheckWindow(&entry, opener, sender, /*from_opener=*/true, entry.state);
   } else {
     entry.state = FlowState::kOneWay;
   }
@@ -323,6 +363,7 @@ void Conntrack::EraseSlot(size_t hole) {
     bool home_in_range = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!home_in_range) {
       slots_[hole] = slots_[j];
+      windows_[hole] = windows_[j];
       hole = j;
     }
   }
@@ -350,62 +391,302 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
   }
   uint8_t f = key.tcp_flags;
   bool syn_only = (f & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  int sender = from_lo ? 0 : 1;
+  TcpWindows& windows = WindowsOf(entry);
+  FlowState state = entry->state;
+  uint8_t flags = entry->flags;
+  bool reopen = false;   // a new connection on the ports of a closed one
+  bool ignored = false;  // Linux's "ignored" transitions: let through, nothing moves
+  bool check_window = true;
+  bool reply_seen_before = flags & kFlowReplySeen;
+  if (!from_opener) flags |= kFlowReplySeen;
+  if (key.is_fragment()) {
+    // A fragment's length is not its segment's: the VM reassembles, the windows go unchecked.
+    entry->tcp_endpoint[0] |= kTcpLiberal;
+    entry->tcp_endpoint[1] |= kTcpLiberal;
+  }
   if (f & kTcpRst) {
-    entry->state = FlowState::kTcpClosed;
+    state = FlowState::kTcpClosed;
+    switch (CheckReset(entry, key, from_lo, &state)) {
+      case ResetVerdict::kInvalid:
+        return false;
+      case ResetVerdict::kSkipWindow:
+        check_window = false;
+        break;
+      case ResetVerdict::kCheckWindow:
+        break;
+    }
   } else {
     switch (entry->state) {
       case FlowState::kTcpSynSent:
         if (!from_opener) {
           // Until the handshake goes on, a reply moves it only as a SYN-ACK (or a SYN: both
-          // opened). A bare ACK passes and changes nothing, as Linux lets it through (its
-          // "ignored" transition: the responder may know better, and will reset a stray one);
-          // a FIN is refused.
-          if (!(f & kTcpSyn)) return (f & kTcpAck) && !(f & kTcpFin);
-          if (f & kTcpAck) entry->state = FlowState::kTcpSynReceived;
+          // opened). A bare ACK is ignored: it passes and changes nothing (the responder may
+          // know better, and will reset a stray one); a FIN is refused.
+          if (!(f & kTcpSyn)) {
+            if (!(f & kTcpAck) || (f & kTcpFin)) return false;
+            ignored = true;
+          } else if (f & kTcpAck) {
+            state = FlowState::kTcpSynReceived;
+          } else {
+            flags |= kFlowSimultaneousOpen;
+          }
+        } else if ((flags & kFlowSimultaneousOpen) && (f & kTcpSyn) && (f & kTcpAck)) {
+          state = FlowState::kTcpSynReceived;  // both opened: the opener answers the peer's SYN
         } else if (!syn_only) {
           // The opener has nothing to send but its SYN again before an answer (Linux: invalid).
           return false;
         }
         break;
       case FlowState::kTcpSynReceived:
-        if (from_opener && (f & kTcpAck) && !(f & kTcpSyn)) {
-          entry->state = FlowState::kTcpEstablished;
+        // The opener's ACK completes the handshake; after a simultaneous open, either's does.
+        if ((from_opener || (flags & kFlowSimultaneousOpen)) && (f & kTcpAck) && !(f & kTcpSyn)) {
+          state = FlowState::kTcpEstablished;
         }
         break;
       case FlowState::kTcpEstablished:
       case FlowState::kTcpClosing:
         if (from_opener && syn_only && entry->state == FlowState::kTcpClosing &&
-            (entry->flags & kFlowFinFromResponder) && (entry->flags & kFlowFinFromOpener)) {
-          // The port pair is reused for a new connection after a full close.
-          entry->state = FlowState::kTcpSynSent;
-          entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
+            (flags & kFlowFinFromResponder) && (flags & kFlowFinFromOpener)) {
+          reopen = true;  // the port pair is reused for a new connection after a full close
           break;
         }
         // Once open, the responder's SYN and the opener's SYN-ACK belong to no handshake of
-        // this flow (Linux: invalid); the opener's SYN and the responder's SYN-ACK pass as
-        // retransmissions.
+        // this flow (Linux: invalid); the opener's SYN and the responder's SYN-ACK are ignored
+        // (the two ends may be in sync where the table is not).
         if ((f & kTcpSyn) && from_opener == static_cast<bool>(f & kTcpAck)) return false;
-        if (f & kTcpFin) {
-          entry->flags |= from_opener ? kFlowFinFromOpener : kFlowFinFromResponder;
-          entry->state = FlowState::kTcpClosing;
+        if (f & kTcpSyn) {
+          ignored = true;
+        } else if (f & kTcpFin) {
+          flags |= from_opener ? kFlowFinFromOpener : kFlowFinFromResponder;
+          state = FlowState::kTcpClosing;
         }
         break;
       case FlowState::kTcpClosed:
         if (from_opener && syn_only) {
-          entry->state = FlowState::kTcpSynSent;
-          entry->flags &= ~(kFlowFinFromOpener | kFlowFinFromResponder);
+          reopen = true;
           break;
         }
         if ((f & kTcpSyn) && from_opener == static_cast<bool>(f & kTcpAck)) return false;
-        // Stragglers of either side pass until the entry ages out (as Linux's CLOSE state).
+        // Stragglers of either side are judged by the windows until the entry ages out (as
+        // Linux's CLOSE state).
         break;
       case FlowState::kOneWay:
       case FlowState::kTwoWay:
         break;
     }
   }
+  if (ignored) {
+    windows.last_kind = KindOf(f);
+    windows.last_from_lo = from_lo;
+    windows.last_end = SegmentEnd(key);
+    if (entry->state == FlowState::kTcpSynSent && !(entry->flags & kFlowSimultaneousOpen) &&
+        windows.last_kind == TcpSegmentKind::kAck) {
+      windows.last_ack = key.tcp_ack;
+    }
+    entry->flags = flags;
+    return true;
+  }
+  if (reopen) {
+    // Linux forgets the closed flow and tracks the SYN as a new one's first packet.
+    uint8_t fragment_liberal = key.is_fragment() ? kTcpLiberal : 0;
+    ResetWindows(entry);
+    TcpEndpointWindow& window = windows.endpoint[sender];
+    window.end = window.max_end = SegmentEnd(key);
+    window.max_window = key.tcp_window ? key.tcp_window : 1;
+    if (key.tcp_window_scale_plus_one) {
+      entry->tcp_endpoint[sender] =
+          static_cast<uint8_t>(kTcpSentWindowScale | (key.tcp_window_scale_plus_one - 1));
+    }
+    entry->tcp_endpoint[0] |= fragment_liberal;
+    entry->tcp_endpoint[1] |= fragment_liberal;
+    entry->state = FlowState::kTcpSynSent;
+    entry->flags = flags & ~(kFlowFinFromOpener | kFlowFinFromResponder | kFlowReplySeen |
+                             kFlowAssured | kFlowSimultaneousOpen);
+    CheckWindow(entry, key, sender, /*from_opener=*/true, FlowState::kTcpSynSent);
+    windows.last_kind = TcpSegmentKind::kSyn;
+    windows.last_from_lo = from_lo;
+    entry->expires = now + TimeoutTicks(entry->state);
+    return true;
+  }
+  if (check_window) {
+    switch (CheckWindow(entry, key, sender, from_opener, entry->state)) {
+      case WindowVerdict::kInvalid:
+        return false;
+      case WindowVerdict::kIgnore:
+        return true;  // let through, but it moves nothing, not even the timeout
+      case WindowVerdict::kAccept:
+        break;
+    }
+  }
+  windows.last_kind = KindOf(f);
+  windows.last_from_lo = from_lo;
+  if (reply_seen_before &&
+      (entry->state == FlowState::kTcpSynReceived || entry->state == FlowState::kTcpEstablished) &&
+      state == FlowState::kTcpEstablished) {
+    flags |= kFlowAssured;
+  }
+  entry->state = state;
+  entry->flags = flags;
   entry->expires = now + TimeoutTicks(entry->state);
+  if ((f & kTcpRst) && !reply_seen_before) {
+    // A reset before any reply ends the flow at once (Linux deletes it): the next packet is
+    // judged as a new flow's.
+    entry->expires = std::max<uint64_t>(now, 1);
+  }
   return true;
+}
+
+void Conntrack::ResetWindows(ConntrackEntry* entry) {
+  WindowsOf(entry) = TcpWindows{};
+  entry->tcp_endpoint[0] = entry->tcp_endpoint[1] = 0;
+}
+
+void Conntrack::StartWindow(ConntrackEntry* entry, const PacketKey& key, int sender) {
+  TcpEndpointWindow& window = WindowsOf(entry).endpoint[sender];
+  window = TcpEndpointWindow{};
+  window.end = window.max_end = SegmentEnd(key);
+  window.max_window = key.tcp_window ? key.tcp_window : 1;
+  uint8_t& mine = entry->tcp_endpoint[sender];
+  uint8_t& peers = entry->tcp_endpoint[1 - sender];
+  mine = key.tcp_window_scale_plus_one
+             ? static_cast<uint8_t>(kTcpSentWindowScale | (key.tcp_window_scale_plus_one - 1))
+             : 0;
+  // RFC 7323: windows are scaled only when both SYNs offered it.
+  if (!(mine & kTcpSentWindowScale) || !(peers & kTcpSentWindowScale)) {
+    mine &= ~kTcpWindowScaleMask;
+    peers &= ~kTcpWindowScaleMask;
+  }
+}
+
+Conntrack::ResetVerdict Conntrack::CheckReset(ConntrackEntry* entry, const PacketKey& key,
+                                              bool from_lo, FlowState* state) {
+  // Linux's checks of a reset, in its order. A flow already closing may be reused by then: its
+  // windows say nothing.
+  if (entry->state == FlowState::kTcpClosing || entry->state == FlowState::kTcpClosed) {
+    return ResetVerdict::kSkipWindow;
+  }
+  TcpWindows& windows = WindowsOf(entry);
+  int receiver = from_lo ? 1 : 0;
+  bool established = entry->state == FlowState::kTcpEstablished && (entry->flags & kFlowAssured);
+  if ((entry->tcp_endpoint[receiver] & kTcpMaxAckSet) &&
+      windows.last_kind != TcpSegmentKind::kSyn) {
+    // A reset must not fall below what its receiver acknowledged (a blind reset guessing in
+    // the past); one in an open flow that is not exactly at that point leaves the flow open
+    // (the receiver answers with a challenge ACK, RFC 5961).
+    uint32_t acked = windows.endpoint[receiver].max_ack;
+    uint32_t seq = key.tcp_seq;
+    if (seq == 0 && !established) return ResetVerdict::kCheckWindow;
+    if (SeqBefore(seq, acked)) return ResetVerdict::kInvalid;
+    if (!established || seq == acked) return ResetVerdict::kCheckWindow;
+    if (windows.last_kind == TcpSegmentKind::kAck && windows.last_from_lo == from_lo &&
+        seq == windows.last_end) {
+      return ResetVerdict::kCheckWindow;  // the end of a train of its own segments
+    }
+    *state = entry->state;
+  }
+  // A reset answering a segment let through unchecked (a SYN in a flow already answered, or an
+  // ACK of a half-open one): its ack is that segment's end, and the windows cannot judge it.
+  bool reply_seen = entry->flags & kFlowReplySeen;
+  if (((reply_seen && windows.last_kind == TcpSegmentKind::kSyn) ||
+       (!(entry->flags & kFlowAssured) && windows.last_kind == TcpSegmentKind::kAck)) &&
+      key.tcp_ack == windows.last_end) {
+    return ResetVerdict::kSkipWindow;
+  }
+  // The opener's reset answering an ACK the responder sent before the handshake went on (a
+  // challenge ACK to its SYN): its sequence is what that ACK acknowledged.
+  bool opener_is_lo = entry->flags & kFlowOpenerIsLo;
+  if (entry->state == FlowState::kTcpSynSent && !(entry->flags & kFlowSimultaneousOpen) &&
+      windows.last_kind == TcpSegmentKind::kAck && windows.last_from_lo != opener_is_lo &&
+      key.tcp_seq == windows.last_ack) {
+    return ResetVerdict::kSkipWindow;
+  }
+  return ResetVerdict::kCheckWindow;
+}
+
+Conntrack::WindowVerdict Conntrack::CheckWindow(ConntrackEntry* entry, const PacketKey& key,
+                                                int sender, bool from_opener, FlowState state) {
+  // Linux's tcp_in_window (without SACK blocks, which only widen what an ack may cover).
+  TcpWindows& windows = WindowsOf(entry);
+  TcpEndpointWindow& me = windows.endpoint[sender];
+  TcpEndpointWindow& peer = windows.endpoint[1 - sender];
+  uint8_t f = key.tcp_flags;
+  uint32_t seq = key.tcp_seq;
+  uint32_t ack = key.tcp_ack;
+  uint32_t end = SegmentEnd(key);
+  uint32_t window = key.tcp_window;
+  auto scale = [entry, sender] { return entry->tcp_endpoint[sender] & kTcpWindowScaleMask; };
+  // Linux's SYN_SENT2 (both ends opened) is not SYN_SENT: there, neither a new SYN nor a reset
+  // of sequence 0 has the allowances below.
+  bool syn_sent = state == FlowState::kTcpSynSent && !(entry->flags & kFlowSimultaneousOpen);
+  if (me.max_window == 0) {
+    if (f & kTcpSyn) {
+      StartWindow(entry, key, sender);
+      if (!(f & kTcpAck)) return WindowVerdict::kAccept;  // both ends opened at once
+    } else {
+      // The first segment seen from this endpoint, mid-stream: take its word for it.
+      me.end = end;
+      uint32_t scaled = window << scale();
+      me.max_window = scaled ? scaled : 1;
+      me.max_end = end + me.max_window;
+      if (peer.max_window == 0) {
+        peer.end = peer.max_end = ack;
+      } else if (ack == peer.end + 1) {
+        ++peer.end;  // likely the answer to a keepalive
+      }
+    }
+  } else if ((f & kTcpSyn) && SeqAfter(end, me.end) &&
+             (syn_sent || state == FlowState::kTcpSynReceived)) {
+    // A SYN (or SYN-ACK) sent again with a new initial sequence: start over (RFC 793 lets a
+    // restarted TCP do so).
+    StartWindow(entry, key, sender);
+    if (!from_opener && !(f & kTcpAck)) return WindowVerdict::kAccept;
+  }
+  bool liberal = entry->tcp_endpoint[sender] & kTcpLiberal;
+  // No ACK (or a reset with a zero one, from broken stacks): as if it acked all it could.
+  if (!(f & kTcpAck) || ((f & kTcpRst) && ack == 0)) ack = peer.end;
+  if ((f & kTcpRst) && seq == 0 && syn_sent) seq = end = me.end;
+  uint32_t ack_window = std::max(me.max_window, kMinAckWindow);
+  if (!SeqBefore(seq, me.max_end + 1)) {
+    // Past the right edge of the window the peer allowed.
+    uint32_t overshot = end - me.max_end + 1;
+    bool in_peer_window = peer.max_window && SeqAfter(end, me.end - peer.max_window - 1);
+    if (in_peer_window && SeqAfter(ack, peer.end - ack_window - 1) && overshot <= peer.max_window &&
+        SeqBefore(ack, peer.end + 1)) {
+      // A TCP sending a little more than allowed: let the peer's ack of it be valid.
+      me.end = end;
+      return WindowVerdict::kAccept;
+    }
+    return liberal ? WindowVerdict::kAccept : WindowVerdict::kInvalid;
+  }
+  // Acknowledges data the peer never sent.
+  if (!SeqBefore(ack, peer.end + 1)) {
+    return liberal ? WindowVerdict::kAccept : WindowVerdict::kInvalid;
+  }
+  bool in_peer_window = !peer.max_window || SeqAfter(end, me.end - peer.max_window - 1);
+  if (in_peer_window && SeqAfter(ack, peer.end - ack_window - 1)) {
+    if (!(f & kTcpSyn)) window <<= scale();
+    if (me.max_window < window) me.max_window = window;
+    if (SeqAfter(end, me.end)) me.end = end;
+    if (f & kTcpAck) {
+      if (!(entry->tcp_endpoint[sender] & kTcpMaxAckSet)) {
+        me.max_ack = ack;
+        entry->tcp_endpoint[sender] |= kTcpMaxAckSet;
+      } else if (SeqAfter(ack, me.max_ack)) {
+        me.max_ack = ack;
+      }
+    }
+    if (peer.max_window != 0 && SeqAfter(end, me.max_end)) peer.max_window += end - me.max_end;
+    if (SeqAfter(ack + window, peer.max_end - 1)) {
+      peer.max_end = ack + window;
+      if (window == 0) ++peer.max_end;
+    }
+    if (KindOf(f) == TcpSegmentKind::kAck) windows.last_end = end;
+    return WindowVerdict::kAccept;
+  }
+  // Before the left edge (data the peer acknowledged long ago), or an ack older than the ack
+  // window: a very late duplicate, passed but ignored (Linux since 6.1: the receiver drops it).
+  return liberal ? WindowVerdict::kAccept : WindowVerdict::kIgnore;
 }
 
 size_t Conntrack::ReclaimExpired(uint64_t now, size_t slots) {
@@ -439,7 +720,7 @@ std::string Conntrack::Export(uint32_t vnic, uint64_t now) const {
     body.push_back(static_cast<char>(entry.key.family));
     body.push_back(static_cast<char>(entry.key.proto));
     body.push_back(static_cast<char>(entry.state));
-    body.push_back(static_cast<char>(entry.flags));
+    body.push_back(static_cast<char>(entry.flags & kFlowExportedFlags));
     body.append(reinterpret_cast<const char*>(entry.key.lo_addr.data()), 16);
     body.append(reinterpret_cast<const char*>(entry.key.hi_addr.data()), 16);
     PutBe(&body, entry.key.lo_port, 2);
@@ -503,7 +784,7 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
     record.state = static_cast<FlowState>(r[2]);
     bool tcp_state = r[2] <= static_cast<uint8_t>(FlowState::kTcpClosed);
     if (tcp_state != (record.key.proto == kTcp)) return fail("state does not fit the protocol");
-    if (record.flags & ~0x0f) return fail("unknown flags");
+    if (record.flags & ~kFlowExportedFlags) return fail("unknown flags");
     if (EndpointBefore(record.key.hi_addr, record.key.hi_port, record.key.lo_addr,
                        record.key.lo_port)) {
       return fail("endpoints out of order");
@@ -568,6 +849,9 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
     entry->state = record.state;
     entry->flags = record.flags;
     entry->generation = 0;
+    // The windows stay on the host the flow came from: its segments go unchecked here.
+    entry->tcp_endpoint[0] |= kTcpLiberal;
+    entry->tcp_endpoint[1] |= kTcpLiberal;
     entry->expires =
         now + std::max<uint64_t>(record.remaining_ms * config_.ticks_per_second / 1000, 1);
     ++imported;

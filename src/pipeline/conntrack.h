@@ -82,6 +82,29 @@ inline constexpr uint8_t kFlowOpenerIsLo = 0x01;    // the opener is FlowKey's l
 inline constexpr uint8_t kFlowOpenerFromVm = 0x02;  // opened outbound (by the VM)
 inline constexpr uint8_t kFlowFinFromOpener = 0x04;
 inline constexpr uint8_t kFlowFinFromResponder = 0x08;
+// The responder has sent a packet of the flow (Linux's SEEN_REPLY). Local to this table: not
+// exported.
+inline constexpr uint8_t kFlowReplySeen = 0x10;
+// TCP: the handshake completed and was answered (Linux's ASSURED). Not exported either.
+inline constexpr uint8_t kFlowAssured = 0x20;
+// TCP: both ends sent a SYN before any SYN-ACK (Linux's SYN_SENT2 state). Not exported.
+inline constexpr uint8_t kFlowSimultaneousOpen = 0x40;
+inline constexpr uint8_t kFlowExportedFlags = 0x0f;
+
+// ConntrackEntry::tcp_endpoint bits, one byte per endpoint of a TCP flow (Linux's
+// ip_ct_tcp_state flags).
+inline constexpr uint8_t kTcpWindowScaleMask = 0x0f;  // the shift its window is scaled by
+inline constexpr uint8_t kTcpSentWindowScale = 0x10;  // its SYN carried the option
+// Its packets skip the window checks: a flow picked up mid-stream or imported, whose window
+// history is unknown (Linux marks such flows "be liberal" too), or carried in IP fragments.
+inline constexpr uint8_t kTcpLiberal = 0x20;
+inline constexpr uint8_t kTcpMaxAckSet = 0x40;  // TcpEndpointWindow::max_ack holds an ack
+
+// The generation tag of a policy: its generation's low 32 bits. An entry's tag is refreshed
+// whenever a packet finds it under a newer policy, so an idle entry would need to live across
+// exactly 2^32 policy compilations to be mistaken for current (days at 10^4 compilations a
+// second, longer than any idle timeout).
+inline uint32_t GenerationTag(uint64_t generation) { return static_cast<uint32_t>(generation); }
 
 struct alignas(64) ConntrackEntry {
   FlowKey key;
@@ -89,8 +112,11 @@ struct alignas(64) ConntrackEntry {
   uint8_t flags = 0;
   // The owner bucket the entry is charged to (Conntrack's accounting of its opener's vnic).
   uint16_t owner_bucket = 0;
-  uint64_t generation = 0;  // of the policy that admitted the flow (0: re-check on next packet)
-  uint64_t expires = 0;     // in ticks; 0 marks a free slot
+  // GenerationTag of the policy that admitted the flow (0: re-check on the next packet).
+  uint32_t generation = 0;
+  uint8_t tcp_endpoint[2] = {};  // kTcp* bits of the lo endpoint, then the hi one
+  uint8_t pad[2] = {};
+  uint64_t expires = 0;  // in ticks; 0 marks a free slot
 
   bool opener_from_vm() const { return flags & kFlowOpenerFromVm; }
   Direction opener_direction() const {
@@ -100,6 +126,31 @@ struct alignas(64) ConntrackEntry {
   PacketKey OpenerKey() const;
 };
 static_assert(sizeof(ConntrackEntry) == 64);
+
+// What Linux's conntrack remembers of one endpoint's TCP sequence space (ip_ct_tcp_state), kept
+// beside the entry (ConntrackEntry is one cache line, full): a packet must fall in the window the
+// other endpoint advertised and acknowledge only what was sent, or it is invalid.
+struct TcpEndpointWindow {
+  uint32_t end = 0;         // the highest sequence it sent, plus that segment's length
+  uint32_t max_end = 0;     // the right edge of the window its peer allowed it
+  uint32_t max_window = 0;  // the largest window it advertised; 0: nothing seen from it yet
+  uint32_t max_ack = 0;     // the highest ack it sent (valid with kTcpMaxAckSet)
+};
+// Linux's kinds of TCP segment (get_conntrack_index), as its last-packet memory records them.
+enum class TcpSegmentKind : uint8_t { kNone, kSyn, kSynAck, kFin, kAck, kRst };
+
+struct alignas(64) TcpWindows {
+  TcpEndpointWindow endpoint[2];  // the lo endpoint, then the hi one
+  // The last segment let through (Linux's last_index, last_dir, last_end): a reset answering a
+  // segment the table let through unchecked is judged by it.
+  uint32_t last_end = 0;
+  // The ack of the responder's last ACK ignored before the handshake went on: it may be a
+  // challenge ACK (RFC 5961), which the opener answers with a reset at that sequence.
+  uint32_t last_ack = 0;
+  TcpSegmentKind last_kind = TcpSegmentKind::kNone;
+  uint8_t last_from_lo = 0;
+};
+static_assert(sizeof(TcpWindows) == 64);
 
 // The canonical order of two endpoints (address, then port): lexicographic, so it is the same on
 // every host (exports travel between hosts).
@@ -150,12 +201,21 @@ class Conntrack {
   // `direction` from the lo endpoint when `from_lo`, and charges it to vnic `owner` (the vnic
   // whose packet opened it: the sending VM for a flow between two local VMs, whichever side's
   // table the entry is in). Null when the table is full or `owner` holds its quota already.
+  // A TCP opener's window is tracked from its SYN; any other TCP opener picks the flow up
+  // mid-stream, without window checks.
   ConntrackEntry* Insert(const FlowKey& key, const PacketKey& opener, bool from_lo,
                          Direction direction, uint64_t generation, uint64_t now, uint32_t owner);
   void Erase(ConntrackEntry* entry);
   // Updates the flow's state with a packet of it; false when the packet does not belong to the
-  // flow as tracked (a reply before the handshake allows one): it must then pass the rules.
+  // flow as tracked (Linux's `invalid`: a reply before the handshake allows one, a TCP segment
+  // outside the window or acknowledging data never sent): it must then be dropped. A reset
+  // before any reply passes and ends the flow at once: the entry expires now (Find forgets it),
+  // so the next packet is judged as a new flow, as Linux does.
   bool Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo, uint64_t now);
+  // The TCP windows of `entry`'s flow.
+  TcpWindows& WindowsOf(const ConntrackEntry* entry) { return windows_[entry - slots_.get()]; }
+  // Starts loading the windows of the slot `hash` leads to, with the slot (TCP flows only).
+  void PrefetchWindows(uint64_t hash) const { __builtin_prefetch(&windows_[hash & mask_]); }
   // Frees expired entries among the next `slots` slots; returns how many it freed.
   size_t ReclaimExpired(uint64_t now, size_t slots);
 
@@ -183,6 +243,20 @@ class Conntrack {
   uint64_t TimeoutTicks(FlowState state) const { return timeout_ticks_[static_cast<int>(state)]; }
   size_t SlotOf(const FlowKey& key) const;
   void EraseSlot(size_t slot);
+  enum class WindowVerdict { kAccept, kIgnore, kInvalid };
+  // Linux's tcp_in_window: checks a segment from endpoint `sender` (0: lo) against the windows
+  // and, when it fits, moves them. kIgnore: let through, but it changes nothing (an ack too old).
+  WindowVerdict CheckWindow(ConntrackEntry* entry, const PacketKey& key, int sender,
+                            bool from_opener, FlowState state);
+  // Starts tracking endpoint `sender`'s window from its SYN (or SYN-ACK).
+  void StartWindow(ConntrackEntry* entry, const PacketKey& key, int sender);
+  // Forgets both endpoints' windows (a new flow on the same ports).
+  void ResetWindows(ConntrackEntry* entry);
+  enum class ResetVerdict { kCheckWindow, kSkipWindow, kInvalid };
+  // Linux's checks of a RST before its window check. May leave `*state` as the flow's (a reset
+  // that only provokes a challenge ACK).
+  ResetVerdict CheckReset(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
+                          FlowState* state);
 
   // Owner accounting: a fixed array of buckets {vnic, live entries}, found by vnic through a
   // small open-addressing index (vnic indexes are never reused, so they cannot index an array).
@@ -213,6 +287,7 @@ class Conntrack {
   };
   // Huge pages when the kernel allows: one TLB entry covers 32768 entries, not 64.
   std::unique_ptr<ConntrackEntry[], Free> slots_;
+  std::unique_ptr<TcpWindows[]> windows_;  // one per slot, moved with its entry
   size_t slot_count_ = 0;
   size_t mask_ = 0;
   size_t size_ = 0;

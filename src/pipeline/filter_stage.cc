@@ -50,7 +50,7 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
   // The vnic may have lost the address the VM opened the flow from.
   if (direction == Direction::kOutbound && !program.SourceIsVnicAddress(opener)) return false;
   if (!program.RulesAllow(direction, opener)) return false;
-  entry->generation = program.generation();
+  entry->generation = GenerationTag(program.generation());
   return true;
 }
 
@@ -99,18 +99,20 @@ inline uint64_t KeyWord(const PacketKey& key, int index) {
   return word;
 }
 
-// Addresses, ports, family, protocol, TCP flags, fragment bits and id, ICMP type, code and echo
-// id: the first 48 bytes of a key. Two echoes between the same hosts may differ by their id
-// alone: with 40 bytes compared, the oracle (tests/oracle) found the second of a burst judged on
-// the first's flow.
+// The first 64 bytes of a key: addresses, ports, family, protocol, TCP flags, fragment bits and
+// id, ICMP type, code and echo id, and the TCP sequence, ack, window and length. Two echoes
+// between the same hosts may differ by their id alone: with 40 bytes compared, the oracle
+// (tests/oracle) found the second of a burst judged on the first's flow. Two segments of a flow
+// differ in sequence: the second must have its own window check.
 bool SameHeader(const PacketKey& a, const PacketKey& b) {
   static_assert(offsetof(PacketKey, dst) == 16 && offsetof(PacketKey, src_port) == 32 &&
                 offsetof(PacketKey, family) == 36 && offsetof(PacketKey, proto) == 37 &&
                 offsetof(PacketKey, tcp_flags) == 38 && offsetof(PacketKey, fragment) == 39 &&
                 offsetof(PacketKey, fragment_id) == 40 && offsetof(PacketKey, icmp_type) == 44 &&
-                offsetof(PacketKey, icmp_id) == 46);
+                offsetof(PacketKey, icmp_id) == 46 && offsetof(PacketKey, tcp_seq) == 52 &&
+                offsetof(PacketKey, inner) == 64);
   uint64_t differ = 0;
-  for (int i = 0; i < 6; ++i) differ |= KeyWord(a, i) ^ KeyWord(b, i);
+  for (int i = 0; i < 8; ++i) differ |= KeyWord(a, i) ^ KeyWord(b, i);
   return differ == 0;
 }
 
@@ -127,6 +129,7 @@ void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFl
   flow->repeats_previous = false;
   flow->hash = conntrack_.Hash(flow->key);
   conntrack_.Prefetch(flow->hash);
+  if (flow->key.proto == kProtoTcp) conntrack_.PrefetchWindows(flow->hash);
 }
 
 ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
@@ -143,7 +146,8 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
     if (key.has_inner) {
       ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
-      if (flow && (flow->generation == program.generation() || StillAllowed(program, flow))) {
+      if (flow && (flow->generation == GenerationTag(program.generation()) ||
+                   StillAllowed(program, flow))) {
         return Verdict::kPassRelated;
       }
     }
@@ -153,7 +157,8 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   const FlowKey& flow_key = prepared.key;
   bool from_lo = prepared.from_lo;
   ConntrackEntry* flow = FindFlow(prepared, now);
-  if (flow && flow->generation != program.generation() && !StillAllowed(program, flow)) {
+  if (flow && flow->generation != GenerationTag(program.generation()) &&
+      !StillAllowed(program, flow)) {
     // The policy no longer admits the flow: cut it; this packet is judged on its own.
     conntrack_.Erase(flow);
     flow = nullptr;
@@ -239,8 +244,10 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
         worker.previous_entry_ = worker.decided_entry_;
         worker.decided_entry_ = nullptr;
         const FilterWorker::PreparedFlow& flow = *flow_of[i];
+        // (A reset can end its flow at once: the entry then expires now.)
         bool repeat = (same_header[i] || flow.repeats_previous) &&
                       previous_verdict == Verdict::kPassConntrack &&
+                      worker.previous_entry_->expires > now &&
                       (key.proto == kProtoTcp || key.proto == kProtoUdp) && !key.is_fragment();
         Verdict verdict;
         if (repeat && same_header[i]) {

@@ -84,15 +84,30 @@ TEST(ConntrackTest, TcpHandshakeAndTeardown) {
 // until it ages out (the oracle, tests/oracle, found Butterfly dropping the responder's).
 TEST(ConntrackTest, ResetClosesAndLatePacketsPassUntilTheFlowAgesOut) {
   Conntrack table(SmallConfig(16));
-  Key syn = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22, kTcpSyn);
-  ConntrackEntry* entry = Open(table, syn, 0);
-  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpRst | kTcpAck), 1));
+  Key client = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22);
+  Key server = client.Reply(0);
+  ConntrackEntry* entry = Open(table, client.Segment(kTcpSyn, 100, 0), 0);
+  ASSERT_TRUE(TrackPacket(table, server.Segment(kTcpSyn | kTcpAck, 900, 101), 1));
+  ASSERT_TRUE(TrackPacket(table, client.Segment(kTcpAck, 101, 901), 1));
+  EXPECT_TRUE(TrackPacket(table, server.Segment(kTcpRst | kTcpAck, 901, 101), 1));
   EXPECT_EQ(entry->state, FlowState::kTcpClosed);
   EXPECT_EQ(entry->expires, 1 + 10 * kSecond);
-  EXPECT_TRUE(TrackPacket(table, syn.Reply(kTcpAck), 2));
-  EXPECT_TRUE(TrackPacket(table, syn.Flags(kTcpAck), 3));
+  EXPECT_TRUE(TrackPacket(table, server.Segment(kTcpAck, 901, 101), 2));
+  EXPECT_TRUE(TrackPacket(table, client.Segment(kTcpAck, 101, 901), 3));
   EXPECT_EQ(entry->state, FlowState::kTcpClosed);
-  EXPECT_FALSE(TrackPacket(table, syn.Reply(kTcpAck), 3 + 10 * kSecond));
+  EXPECT_FALSE(TrackPacket(table, server.Segment(kTcpAck, 901, 101), 3 + 10 * kSecond));
+}
+
+// As Linux: a reset that is the only answer to a SYN (a refused connection) ends the flow at
+// once, so the next packets on those ports are new flows that the rules judge afresh.
+TEST(ConntrackTest, AResetAsTheOnlyAnswerEndsTheFlowAtOnce) {
+  Conntrack table(SmallConfig(16));
+  Key client = Key::Tcp("192.0.2.1", 40000, "10.0.0.5", 22);
+  Key server = client.Reply(0);
+  Open(table, client.Segment(kTcpSyn, 100, 0), 0);
+  EXPECT_TRUE(TrackPacket(table, server.Segment(kTcpRst | kTcpAck, 0, 101), 1));
+  EXPECT_EQ(Lookup(table, client.Segment(kTcpAck, 101, 1), 1), nullptr);
+  EXPECT_FALSE(TrackPacket(table, server.Segment(kTcpAck, 0, 101), 2));
 }
 
 // Found by the oracle: before any answer the opener may only repeat its SYN (or reset); its data,

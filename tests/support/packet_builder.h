@@ -71,6 +71,17 @@ struct Key {
     k.key.tcp_flags = flags;
     return k;
   }
+  // A TCP segment of this tuple: flags, sequence, ack, window (unscaled) and payload bytes.
+  Key Segment(uint8_t flags, uint32_t seq, uint32_t ack, uint16_t window = 65535,
+              uint16_t payload = 0) const {
+    Key k = *this;
+    k.key.tcp_flags = flags;
+    k.key.tcp_seq = seq;
+    k.key.tcp_ack = ack;
+    k.key.tcp_window = window;
+    k.key.tcp_payload = payload;
+    return k;
+  }
   Key Fragment(uint8_t bits, uint32_t id) const {
     Key k = *this;
     k.key.fragment = bits;
