@@ -246,19 +246,29 @@ double MeasureFilterBurstHit(int rule_count, int flows) {
   FilterWorker worker(config);
   std::vector<PacketKey> established;
   Verdict verdict;
-  for (const PacketKey& key : set.packets) {
+  for (PacketKey key : set.packets) {
     if (static_cast<int>(established.size()) == flows) break;
+    // A TCP flow picked up from an ACK: the same ACK again is in its window, where a flow opened
+    // by a SYN would refuse its opener's ACKs before the peer's SYN-ACK.
+    if (key.proto == kProtoTcp) key.tcp_flags = kTcpAck;
     FilterBurst(worker, *slot, Direction::kInbound, &key, 1, &verdict, 1);
     if (verdict == Verdict::kPassRule) established.push_back(key);
   }
-  for (PacketKey& key : established) key.tcp_flags = kTcpAck;
   Verdict out[kMaxFilterBurst];
-  return NsPerPacket(established.size(), 300, [&] {
+  size_t passed = 0;
+  double ns = NsPerPacket(established.size(), 300, [&] {
+    passed = 0;
     for (size_t i = 0; i + kMaxFilterBurst <= established.size(); i += kMaxFilterBurst) {
       FilterBurst(worker, *slot, Direction::kInbound, &established[i], kMaxFilterBurst, out, 2);
+      for (Verdict v : out) passed += v == Verdict::kPassConntrack;
     }
-    g_sink = static_cast<uint64_t>(out[0]);
   });
+  g_sink = passed;
+  if (passed != established.size() / kMaxFilterBurst * kMaxFilterBurst) {
+    std::printf("\n(warning: %zu of %zu packets passed by conntrack: the row measures drops too)",
+                passed, established.size());
+  }
+  return ns;
 }
 
 void PrintClassifiers(JitCompiler& compiler, const std::vector<int>& sizes, bool quick) {

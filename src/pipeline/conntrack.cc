@@ -131,6 +131,19 @@ FlowKey MakeInnerFlowKey(const PacketKey& key, uint32_t vnic) {
   return flow;
 }
 
+template <typename Slot>
+Conntrack::Table<Slot> Conntrack::AllocateTable(size_t count) {
+  size_t bytes = count * sizeof(Slot);
+  constexpr size_t kHugePage = 2 << 20;
+  size_t alignment = bytes >= kHugePage ? kHugePage : alignof(Slot);
+  bytes = (bytes + alignment - 1) / alignment * alignment;
+  auto* memory = static_cast<Slot*>(std::aligned_alloc(alignment, bytes));
+  if (!memory) throw std::bad_alloc();
+  if (alignment == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint: may be refused
+  std::uninitialized_default_construct_n(memory, count);
+  return Table<Slot>(memory);
+}
+
 Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
   std::random_device entropy;
   for (uint64_t& word : hash_key_) word = uint64_t{entropy()} << 32 | entropy();
@@ -148,16 +161,8 @@ Conntrack::Conntrack(const ConntrackConfig& config) : config_(config) {
   timeout_ticks_[static_cast<int>(FlowState::kTwoWay)] = ticks(config_.other_replied_s);
   // At most 80% full: linear probing stays short.
   slot_count_ = std::bit_ceil(size_t{config_.max_entries} * 5 / 4 + 1);
-  size_t bytes = slot_count_ * sizeof(ConntrackEntry);
-  constexpr size_t kHugePage = 2 << 20;
-  size_t alignment = bytes >= kHugePage ? kHugePage : alignof(ConntrackEntry);
-  bytes = (bytes + alignment - 1) / alignment * alignment;
-  auto* memory = static_cast<ConntrackEntry*>(std::aligned_alloc(alignment, bytes));
-  if (!memory) throw std::bad_alloc();
-  if (alignment == kHugePage) madvise(memory, bytes, MADV_HUGEPAGE);  // a hint: may be refused
-  std::uninitialized_default_construct_n(memory, slot_count_);
-  slots_.reset(memory);
-  windows_.reset(new TcpWindows[slot_count_]);
+  slots_ = AllocateTable<ConntrackEntry>(slot_count_);
+  windows_ = AllocateTable<TcpWindows>(slot_count_);
   mask_ = slot_count_ - 1;
   quota_ = config_.max_entries_per_vnic == 0
                ? config_.max_entries

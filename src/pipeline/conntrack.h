@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/model.h"
@@ -151,6 +152,8 @@ struct alignas(64) TcpWindows {
   uint8_t last_from_lo = 0;
 };
 static_assert(sizeof(TcpWindows) == 64);
+static_assert(std::is_trivially_destructible_v<ConntrackEntry> &&
+              std::is_trivially_destructible_v<TcpWindows>);
 
 // The canonical order of two endpoints (address, then port): lexicographic, so it is the same on
 // every host (exports travel between hosts).
@@ -282,12 +285,17 @@ class Conntrack {
   ConntrackConfig config_;
   uint64_t hash_key_[6];
   uint64_t timeout_ticks_[kFlowStateCount];
+  // Both tables are trivially destructible: freeing their memory is all it takes.
   struct Free {
-    void operator()(ConntrackEntry* slots) const { std::free(slots); }
+    void operator()(void* table) const { std::free(table); }
   };
+  template <typename Slot>
+  using Table = std::unique_ptr<Slot[], Free>;
   // Huge pages when the kernel allows: one TLB entry covers 32768 entries, not 64.
-  std::unique_ptr<ConntrackEntry[], Free> slots_;
-  std::unique_ptr<TcpWindows[]> windows_;  // one per slot, moved with its entry
+  template <typename Slot>
+  static Table<Slot> AllocateTable(size_t count);
+  Table<ConntrackEntry> slots_;
+  Table<TcpWindows> windows_;  // one per slot, moved with its entry
   size_t slot_count_ = 0;
   size_t mask_ = 0;
   size_t size_ = 0;
