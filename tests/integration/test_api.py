@@ -133,6 +133,20 @@ class ApiTest(DaemonTestCase):
         self.assertIn("missing required field(s)", answer.messages[0].message_0.response.status.error.description)
         self.assertTrue(answer.messages[1].message_0.response.status.status)
 
+    def test_a_batch_is_not_atomic_each_message_applies_on_its_own(self):
+        # README, API: a frame holding a good and a bad nic_add creates the good vnic.
+        messages = message_pb2.Messages()
+        for nic in (message_pb2.MessageV0.Nic(id="vnic_good", mac="52:54:00:00:00:0a", vni=42),
+                    message_pb2.MessageV0.Nic(id="vnic_bad", mac="52:54:00:zz:00:0b", vni=42)):
+            message = messages.messages.add()
+            message.revision = 0
+            message.message_0.request.nic_add.MergeFrom(nic)
+        answer = self.client.send(messages)
+        self.assertEqual(len(answer.messages), 2)
+        self.assertTrue(answer.messages[0].message_0.response.status.status)
+        self.assertFalse(answer.messages[1].message_0.response.status.status)
+        self.assertEqual(self.ok("nic", "list").split(), ["vnic_good"])
+
     def test_several_clients_at_once(self):
         errors = []
 
