@@ -112,9 +112,22 @@ class Oracle:
         try:
             self.butterfly = topology.ButterflySide(self.lab, probe.vms)
             self.kernel = topology.KernelSide(self.lab, probe.vms)
+            self.warm_up()
         except BaseException:
             self.lab.cleanup()
             raise
+
+    def warm_up(self):
+        """Marker rounds until every VM hears every other on both networks: by then the switch
+        has resolved the remote host's VTEP address, and no frame of a sequence is lost to that."""
+        sides = (self.butterfly.sockets, self.kernel.sockets)
+        for _ in range(20):
+            self.round += 1
+            self.collect(sides, ({}, {}), self.send_markers(sides))
+            if self.marker_timeouts == 0:
+                return
+            self.marker_timeouts = 0
+        raise RuntimeError("the VMs never all heard each other's markers")
 
     def close(self):
         self.lab.cleanup()

@@ -4,7 +4,10 @@ import ipaddress
 import random
 from dataclasses import dataclass, field
 
-VM_COUNT = 4
+VM_COUNT = 4  # VMs on the switch under test, each with its groups
+# One more VM on another host, reached through the underlay (VXLAN): no group of ours filters it,
+# only the local VMs' groups judge its traffic. It is the last of Config.vms.
+REMOTE_VMS = 1
 PORTS = [22, 53, 80, 443, 1000, 1001, 1005, 1010, 8080, 65535]
 ICMPV6_ND_MLD = "130, 131, 132, 133, 134, 135, 136, 137, 143"
 ICMPV6_ND = "133, 134, 135, 136, 137"
@@ -16,6 +19,7 @@ class Vm:
     v4: list
     v6: list
     sgs: list = field(default_factory=list)
+    remote: bool = False  # on another host, behind the underlay: no security group of ours
 
 
 @dataclass
@@ -66,6 +70,9 @@ class Config:
             if rng.random() < 0.3:
                 v6.append("%s1:%x" % (self.v6_net, i))
             self.vms.append(Vm("52:54:00:0e:%02x:%02x" % (seed % 256, i + 1), v4, v6))
+        for i in range(VM_COUNT, VM_COUNT + REMOTE_VMS):
+            self.vms.append(Vm("52:54:00:0e:%02x:%02x" % (seed % 256, i + 1), [str(self.v4_net + 10 + i)],
+                               ["%s%x" % (self.v6_net, 0x10 + i)], remote=True))
         self.outsider_v4 = str(self.v4_net + 200)
         self.outsider_v6 = self.v6_net + "c8"
         self.sg_ids_ever = [tag + "sg%d" % i for i in range(5)]
@@ -78,13 +85,16 @@ class Config:
             # A wide-open group in half the configurations: conntrack's own verdicts (invalid
             # flags, states, replies) then decide where the rules would let anything in.
             self.sgs[-1].rules += [Rule("in", "all", None, cidr="0.0.0.0/0"), Rule("in", "all", None, cidr="::/0")]
-        for vm in self.vms:
+        for vm in self.local_vms():
             vm.sgs = rng.sample(self.sg_ids_ever, rng.choice([0, 1, 2, 2, 3, 3]))
         self.by_id = {sg.id: sg for sg in self.sgs}
         # Destination ports the rules name: traffic aims at them often, so that allowed flows
         # (and their replies, closes, errors) are as well exercised as denied ones.
         self.rule_ports = sorted({port for sg in self.sgs for rule in sg.rules if rule.ports
                                   for port in (rule.ports[0], rule.ports[1])})
+
+    def local_vms(self):
+        return [vm for vm in self.vms if not vm.remote]
 
     def all_addresses(self):
         return [a for vm in self.vms for a in vm.v4 + vm.v6] + [self.outsider_v4, self.outsider_v6]

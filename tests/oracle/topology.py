@@ -1,6 +1,13 @@
 """The two networks the oracle drives with the same frames.
 
-Butterfly: one butterflyd (1 worker), a TAP vnic per VM, each TAP moved into the VM's namespace.
+Butterfly: one butterflyd (1 worker), a TAP vnic per local VM, each TAP moved into the VM's
+namespace. The remote VM lives on another host: a namespace whose Linux VXLAN device (VNI 77) is
+bridged to the VM and reaches butterflyd's underlay (DPDK net_af_packet on a veth):
+
+    remote VM ns [rv] --veth-- [rb] remote host ns (bridge + vxlan77, 198.19.254.2) [u1] --veth-- [u0] butterflyd
+
+In the kernel reference the remote VM hangs on the switch bridge with no firewall of its own: in
+both networks only the local VM's group judges what passes between them.
 
 Kernel reference, modelled on OpenStack's hybrid iptables firewall (a Linux bridge per port
 between the VM and the switch, conntrack on that bridge):
@@ -118,29 +125,75 @@ class Lab:
             run(["ip", "link", "del", link], check=False)
 
 
+VNI = 77
+LOCAL_VTEP, REMOTE_VTEP = "198.19.254.1", "198.19.254.2"
+# Room on the underlay for a full 1514-byte frame plus VXLAN's 50 bytes (on the Linux side: the
+# af_packet port keeps butterflyd's default underlay MTU, 1500, and the oracle's frames fit it).
+UNDERLAY_MTU = 1600
+
+
 class ButterflySide:
-    """The VMs as TAP vnics of one butterflyd, in one VNI."""
+    """The local VMs as TAP vnics of one butterflyd, in one VNI; the remote VMs behind a Linux
+    VXLAN device on its underlay."""
 
     def __init__(self, lab, vms):
         self.lab = lab
+        underlay, remote_uplink = lab.veth("u0", "u1")
+        run(["ip", "link", "set", underlay, "mtu", str(UNDERLAY_MTU), "up"])
         # A table and a vnic quota that the long run's flows (kept for hours once established,
         # as Linux keeps them) never fill: a full table would drop new flows Linux lets through.
-        lab.daemon = harness.Daemon(lab.workdir, args=["--dpdk-args", "--no-pci", "--workers", "1",
-                                                       "--conntrack-entries", "1048576",
-                                                       "--conntrack-vnic-quota", "1048576"],
-                                    name="oracle-butterflyd")
+        lab.daemon = harness.Daemon(lab.workdir, args=[
+            # A deep ring: a round's burst from the remote host must never overflow it (a frame
+            # lost there would look like a verdict).
+            "--dpdk-args", "--no-pci --vdev=net_af_packet0,iface=%s,framecnt=4096" % underlay, "-i", LOCAL_VTEP,
+            "--workers", "1", "--conntrack-entries", "1048576",
+            "--conntrack-vnic-quota", "1048576"], name="oracle-butterflyd")
         lab.daemon.start()
         self.endpoint = lab.daemon.endpoint
         self.sockets = []
         self.nics = []
+        remote_host = None
         for index, vm in enumerate(vms):
+            if vm.remote:
+                if remote_host is None:
+                    remote_host = self.remote_host(remote_uplink)
+                self.sockets.append(self.remote_vm(index, vm, remote_host))
+                continue
             nic = lab.name("b%d" % index)
-            self.cli(["nic", "add", "--id", nic, "--mac", vm.mac, "--vni", "77", "--ip", vm.v4[0],
+            self.cli(["nic", "add", "--id", nic, "--mac", vm.mac, "--vni", str(VNI), "--ip", vm.v4[0],
                       "--type", "tap"])
             namespace = lab.netns("B%d" % index)
             lab.move(nic, namespace)
             self.nics.append(nic)
             self.sockets.append(packet_socket(namespace, nic))
+        # Floods go to the remote host (head-end replication) and its VMs' MACs are known: no
+        # frame depends on what the switch happened to learn.
+        self.cli(["vni", "peers", str(VNI), REMOTE_VTEP])
+        for vm in vms:
+            if vm.remote:
+                self.cli(["fdb", "add", "--vni", str(VNI), "--mac", vm.mac, "--vtep", REMOTE_VTEP])
+
+    def remote_host(self, uplink):
+        lab = self.lab
+        host = lab.netns("R")
+        lab.move(uplink, host)
+        lab.ns(host, ["ip", "link", "set", uplink, "mtu", str(UNDERLAY_MTU)])
+        lab.ns(host, ["ip", "addr", "add", REMOTE_VTEP + "/24", "dev", uplink])
+        lab.ns(host, ["ip", "link", "add", "vx", "type", "vxlan", "id", str(VNI), "local", REMOTE_VTEP,
+                      "remote", LOCAL_VTEP, "dstport", "4789", "dev", uplink])
+        lab.ns(host, ["ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])
+        lab.ns(host, ["ip", "link", "set", "vx", "master", "br0"])
+        for link in ("vx", "br0"):
+            lab.ns(host, ["ip", "link", "set", link, "up"])
+        return host
+
+    def remote_vm(self, index, vm, host):
+        lab = self.lab
+        vm_link, host_link = lab.veth("rv%d" % index, "rb%d" % index)
+        lab.move(vm_link, lab.netns("B%d" % index), vm.mac)
+        lab.move(host_link, host)
+        lab.ns(host, ["ip", "link", "set", host_link, "master", "br0"])
+        return packet_socket(self.lab.name("B%d" % index), vm_link)
 
     def cli(self, args):
         result = harness.cli(args, self.endpoint, timeout=20)
@@ -159,7 +212,7 @@ class ButterflySide:
                 commands.append(rule.cli(sg.id))
             if sg.members:
                 commands.append(["sg", "member", "add", sg.id] + sg.members)
-        for nic, vm in zip(self.nics, config.vms):
+        for nic, vm in zip(self.nics, config.local_vms()):
             command = ["nic", "update", "--id", nic]
             for address in vm.v4 + vm.v6:
                 command += ["--ip", address]
@@ -184,6 +237,14 @@ class KernelSide:
         lab.ns(switch, ["ip", "link", "set", "br0", "up"])
         for index, vm in enumerate(vms):
             vm_ns = lab.netns("K%d" % index)
+            if vm.remote:
+                # On the switch with no firewall: only the local VMs' groups judge its traffic.
+                vm_link, switch_link = lab.veth("kv%d" % index, "su%d" % index)
+                lab.move(vm_link, vm_ns, vm.mac)
+                lab.move(switch_link, switch)
+                lab.ns(switch, ["ip", "link", "set", switch_link, "master", "br0"])
+                self.sockets.append(packet_socket(vm_ns, vm_link))
+                continue
             firewall = lab.netns("F%d" % index)
             self.bridge_sysctls(firewall, 1)
             vm_link, port_link = lab.veth("kv%d" % index, "fv%d" % index)
