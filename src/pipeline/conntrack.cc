@@ -322,28 +322,21 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
     uint8_t f = opener.tcp_flags;
     ResetWindows(&entry);
     int sender = from_lo ? 0 : 1;
-    TcpEndpointWindow& window = WindowsOf(&entry).endpoint[sender];
-    window.end = SegmentEnd(opener);
-    window.max_window = opener.tcp_window ? opener.tcp_window : 1;
+    if (opener.is_fragment()) entry.tcp_endpoint[0] = entry.tcp_endpoint[1] = kTcpLiberal;
     if ((f & (kTcpSyn | kTcpAck)) == kTcpSyn) {
       entry.state = FlowState::kTcpSynSent;
-      window.max_end = window.end;
-      if (opener.tcp_window_scale_plus_one) {
-        entry.tcp_endpoint[sender] =
-            static_cast<uint8_t>(kTcpSentWindowScale | (opener.tcp_window_scale_plus_one - 1));
-      }
+      StartWindow(&entry, opener, sender);
     } else {
       // Picked up mid-stream (a restart, an import, a flow the rules allow both ways): its
-      // windows are unknown, so both endpoints go unchecked.
+      // windows are unknown, so both endpoints go unchecked; the window check below takes the
+      // opener's word for its own.
       entry.state = FlowState::kTcpEstablished;
       if (f & kTcpFin) {
         entry.state = FlowState::kTcpClosing;
         entry.flags |= kFlowFinFromOpener;
       }
-      window.max_end = window.end + window.max_window;
       entry.tcp_endpoint[0] = entry.tcp_endpoint[1] = kTcpLiberal;
     }
-    if (opener.is_fragment()) entry.tcp_endpoint[0] = entry.tcp_endpoint[1] = kTcpLiberal;
     // The opener goes through the window check too, as Linux's first packet does: it sets
     // what the other endpoint may acknowledge.
     CheckWindow(&entry, opener, sender, /*from_opener=*/true, entry.state);
@@ -494,17 +487,9 @@ bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo,
   }
   if (reopen) {
     // Linux forgets the closed flow and tracks the SYN as a new one's first packet.
-    uint8_t fragment_liberal = key.is_fragment() ? kTcpLiberal : 0;
     ResetWindows(entry);
-    TcpEndpointWindow& window = windows.endpoint[sender];
-    window.end = window.max_end = SegmentEnd(key);
-    window.max_window = key.tcp_window ? key.tcp_window : 1;
-    if (key.tcp_window_scale_plus_one) {
-      entry->tcp_endpoint[sender] =
-          static_cast<uint8_t>(kTcpSentWindowScale | (key.tcp_window_scale_plus_one - 1));
-    }
-    entry->tcp_endpoint[0] |= fragment_liberal;
-    entry->tcp_endpoint[1] |= fragment_liberal;
+    if (key.is_fragment()) entry->tcp_endpoint[0] = entry->tcp_endpoint[1] = kTcpLiberal;
+    StartWindow(entry, key, sender);
     entry->state = FlowState::kTcpSynSent;
     entry->flags = flags & ~(kFlowFinFromOpener | kFlowFinFromResponder | kFlowReplySeen |
                              kFlowAssured | kFlowSimultaneousOpen);
@@ -554,11 +539,14 @@ void Conntrack::StartWindow(ConntrackEntry* entry, const PacketKey& key, int sen
   window.max_window = key.tcp_window ? key.tcp_window : 1;
   uint8_t& mine = entry->tcp_endpoint[sender];
   uint8_t& peers = entry->tcp_endpoint[1 - sender];
-  mine = key.tcp_window_scale_plus_one
-             ? static_cast<uint8_t>(kTcpSentWindowScale | (key.tcp_window_scale_plus_one - 1))
-             : 0;
-  // RFC 7323: windows are scaled only when both SYNs offered it.
-  if (!(mine & kTcpSentWindowScale) || !(peers & kTcpSentWindowScale)) {
+  // What it sent before this SYN is forgotten; an unchecked flow stays unchecked.
+  mine &= kTcpLiberal;
+  if (key.tcp_window_scale_plus_one) {
+    mine |= static_cast<uint8_t>(kTcpSentWindowScale | (key.tcp_window_scale_plus_one - 1));
+  }
+  // RFC 7323: windows are scaled only when both SYNs offered it, which the second SYN tells.
+  bool peer_known = WindowsOf(entry).endpoint[1 - sender].max_window != 0;
+  if (peer_known && (!(mine & kTcpSentWindowScale) || !(peers & kTcpSentWindowScale))) {
     mine &= ~kTcpWindowScaleMask;
     peers &= ~kTcpWindowScaleMask;
   }

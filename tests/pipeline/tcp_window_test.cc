@@ -125,6 +125,31 @@ TEST_F(TcpWindowTest, TheWindowIsScaledWhenBothSynsOfferIt) {
   EXPECT_TRUE(Server(kTcpAck | kTcpPsh, kServerIsn + 1 + 100000, kClientIsn + 1, 1000, 1000));
 }
 
+// A SYN sent again with a new initial sequence restarts the opener's window but keeps its window
+// scale: whether both ends scale is decided by the SYN-ACK, not before it.
+TEST_F(TcpWindowTest, ASynSentAgainWithANewSequenceKeepsItsWindowScale) {
+  Key syn = client_.Segment(kTcpSyn, kClientIsn, 0, 64240);
+  syn.key.tcp_window_scale_plus_one = 7 + 1;
+  entry_ = Open(syn);
+  Key again = client_.Segment(kTcpSyn, kClientIsn + 5000, 0, 64240);
+  again.key.tcp_window_scale_plus_one = 7 + 1;
+  ASSERT_TRUE(Track(again));
+  Key syn_ack = server_.Segment(kTcpSyn | kTcpAck, kServerIsn, kClientIsn + 5001, 65160);
+  syn_ack.key.tcp_window_scale_plus_one = 7 + 1;
+  ASSERT_TRUE(Track(syn_ack));
+  ASSERT_TRUE(Client(kTcpAck, kClientIsn + 5001, kServerIsn + 1, 1000));
+  EXPECT_TRUE(Server(kTcpAck | kTcpPsh, kServerIsn + 1 + 100000, kClientIsn + 5001, 1000, 1000));
+}
+
+// A flow carried in fragments stays unchecked when a SYN restarts a window.
+TEST_F(TcpWindowTest, AFragmentedFlowStaysUncheckedAcrossANewSyn) {
+  Key syn = client_.Segment(kTcpSyn, kClientIsn, 0);
+  syn.key.fragment = kFragmentMore;
+  entry_ = Open(syn);
+  ASSERT_TRUE(Client(kTcpSyn, kClientIsn + 5000, 0));
+  EXPECT_TRUE(Server(kTcpSyn | kTcpAck, kServerIsn, kClientIsn + 12345));
+}
+
 TEST_F(TcpWindowTest, WithoutScalingTheSameSegmentIsPastTheWindow) {
   Handshake(/*window=*/1000);
   EXPECT_FALSE(Server(kTcpAck | kTcpPsh, kServerIsn + 1 + 100000, kClientIsn + 1, 1000, 1000));
