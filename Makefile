@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
 .PHONY: all deps configure build run test unit-and-integration bench packages sanitize format clean \
-	conntrack-flood-test fdb-flood-test oracle hostile fuzz fuzz-smoke
+	conntrack-flood-test fdb-flood-test oracle hostile fuzz fuzz-smoke soak restart-test
 
 all: build
 
@@ -69,6 +69,22 @@ fuzz: deps
 fdb-flood-test: build
 	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_FDB_FLOOD_MACS=1000000 \
 		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_fdb_flood
+
+# The churn soak's long run: VMs' flows while the API makes up to SOAK_RATE security-group changes
+# per second for SOAK_SECONDS (`make test` runs it for 20 s); prints the changes per second, the
+# flows' forwarding gaps, the cut latency of a removed rule and RSS over time.
+SOAK_SECONDS ?= 600
+SOAK_RATE ?= 1500
+soak: build
+	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_SOAK_SECONDS=$(SOAK_SECONDS) \
+		BUTTERFLY_SOAK_WARMUP=60 BUTTERFLY_SOAK_RATE=$(SOAK_RATE) PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_soak
+
+# butterflyd killed (kill -9) and stopped cleanly in turns, RESTART_ROUNDS times, under testpmd VMs'
+# traffic; prints the time until traffic resumes, each round and their median (`make test`: 2).
+RESTART_ROUNDS ?= 20
+restart-test: build
+	@cd tests/integration && BUTTERFLY_BUILD_DIR=$(abspath $(BUILD_DIR)) BUTTERFLY_RESTART_ROUNDS=$(RESTART_ROUNDS) \
+		PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest -v test_restart
 
 # Prints the benchmark tables (nothing is asserted).
 bench: build

@@ -157,8 +157,9 @@ int main(int argc, char** argv) {
     if (auto due = controller.PublishDue(); due && *due <= now) controller.PublishPolicies(now);
     auto due = controller.PublishDue();
     if (!due) return std::chrono::milliseconds(100);
+    // Rounded up: woken a fraction of a millisecond early, the loop would find nothing due.
     return std::max(std::chrono::milliseconds(1),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(*due - now));
+                    std::chrono::ceil<std::chrono::milliseconds>(*due - now));
   };
   NotifySystemd("READY=1\nSTATUS=serving the API on " + config.endpoint);
   server.Serve(g_stop, periodic);

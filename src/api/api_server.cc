@@ -111,6 +111,9 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
         group[i].answer = std::move(answers[i]);
         Answer(group[i]);
       }
+      // The group may have left work for later (a publication its burst deferred): the next
+      // wake-up is due then, not a tick later when no other request comes.
+      if (periodic) timeout = std::min(periodic(), tick);
     } catch (const zmq::error_t& error) {
       if (error.num() == EINTR) continue;
       LOG_ERROR("api: %s", error.what());

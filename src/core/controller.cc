@@ -181,6 +181,7 @@ Status Controller::UpdateVnic(const VnicUpdate& update) {
   }
   LOG_INFO("nic %s updated", update.id.c_str());
   dirty_vnics_.insert(update.id);
+  restriction_pending_ = true;  // fewer groups or addresses
   model_.PutVnic(std::move(after));
   return Ok();
 }
@@ -251,6 +252,8 @@ Status Controller::AddRule(const std::string& sg_id, const Rule& rule) {
   }
   if (model_.GetOrCreateSg(sg_id).AddRule(rule)) {
     MarkDirty(model_.VnicsUsingSg(sg_id));
+    // A vnic's first outbound rule closes the rest of its outbound traffic.
+    if (rule.direction == Direction::kOutbound) restriction_pending_ = true;
     LOG_DEBUG("sg %s: rule added: %s", sg_id.c_str(), rule.Describe().c_str());
   }
   return Ok();
@@ -262,6 +265,7 @@ Status Controller::RemoveRule(const std::string& sg_id, const Rule& rule) {
   SecurityGroup* sg = model_.FindSg(sg_id);
   if (sg && sg->RemoveRule(rule)) {
     MarkDirty(model_.VnicsUsingSg(sg_id));
+    restriction_pending_ = true;
     LOG_DEBUG("sg %s: rule removed: %s", sg_id.c_str(), rule.Describe().c_str());
   }
   return Ok();
@@ -287,7 +291,10 @@ Status Controller::AddMember(const std::string& sg_id, const IpAddress& member) 
 Status Controller::RemoveMember(const std::string& sg_id, const IpAddress& member) {
   if (auto valid = ValidateId("security group", sg_id); !valid) return valid;
   SecurityGroup* sg = model_.FindSg(sg_id);
-  if (sg && sg->RemoveMember(member)) MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
+  if (sg && sg->RemoveMember(member)) {
+    MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
+    restriction_pending_ = true;
+  }
   return Ok();
 }
 
@@ -373,8 +380,10 @@ void Controller::MarkDirty(const std::vector<std::string>& vnic_ids) {
 }
 
 void Controller::MarkSgDependentsDirty(const std::string& sg_id) {
+  // Replaced or removed: whatever it allowed may be gone.
   MarkDirty(model_.VnicsUsingSg(sg_id));
   MarkDirty(model_.VnicsReferencingMembersOf(sg_id));
+  restriction_pending_ = true;
 }
 
 void Controller::PublishPolicies(Clock::time_point now) {
@@ -390,6 +399,11 @@ void Controller::FlushPolicies() {
     }
   }
   dirty_vnics_.clear();
+  restriction_pending_ = false;
+}
+
+void Controller::FlushRestrictions() {
+  if (restriction_pending_) FlushPolicies();
 }
 
 std::optional<Controller::Clock::time_point> Controller::PublishDue() const {

@@ -68,16 +68,22 @@ class Controller {
   static constexpr std::chrono::milliseconds kPublishWindow{5};
 
   // Hands the effective policy of every vnic touched since the last publication to the
-  // dataplane. Called after each API batch: an isolated change is published at once, so it is
+  // dataplane. Called after each API frame: an isolated change is published at once, so it is
   // enforced before its answer leaves; within kPublishWindow of the previous publication it is
   // deferred to PublishDue(), so a burst of 10,000 rule changes does not rebuild a 10,000-rule
-  // policy 10,000 times.
+  // policy 10,000 times. Changes that may take something away are never left deferred past
+  // their answer (FlushRestrictions).
   void PublishPolicies(Clock::time_point now = Clock::now());
   // When a deferred publication must happen (the control loop calls PublishPolicies then), or
   // nothing when none is pending.
   std::optional<Clock::time_point> PublishDue() const;
   // Publishes every pending policy now, whatever the window.
   void FlushPolicies();
+  // FlushPolicies, when a pending change may forbid what was allowed (a rule, member, group,
+  // address or group of a vnic removed, an outbound rule added). The dispatcher calls it before
+  // a group's answers leave: a removed rule cuts its flows before the answer says it is removed,
+  // while a burst of rule additions keeps its deferral.
+  void FlushRestrictions();
 
  private:
   Status ValidateVnic(const Vnic& vnic) const;
@@ -88,6 +94,7 @@ class Controller {
   Dataplane& dataplane_;
   Model model_;
   std::set<std::string> dirty_vnics_;
+  bool restriction_pending_ = false;  // among dirty_vnics_' changes, one that may forbid
   Clock::time_point last_publication_{};
 };
 

@@ -276,6 +276,36 @@ TEST_F(ControllerTest, BurstsOfChangesArePublishedOncePerWindow) {
   EXPECT_FALSE(controller.PublishDue().has_value());
 }
 
+// A burst of additions keeps its deferral past the answers; a removal (or anything that may
+// forbid) is published before them, so its answer means its flows are cut.
+TEST_F(ControllerTest, ChangesThatForbidAreNotLeftDeferredPastTheirAnswer) {
+  Vnic vnic = MakeVnic("vnic_1");
+  vnic.security_groups = {"sg-web"};
+  ASSERT_TRUE(controller.AddVnic(vnic).ok());
+  auto start = Controller::Clock::now();
+  controller.PublishPolicies(start);
+  dataplane.TakeCalls();
+  ASSERT_TRUE(controller.AddRule("sg-web", InboundTcp(80)).ok());
+  controller.PublishPolicies(start + std::chrono::microseconds(1));
+  controller.FlushRestrictions();
+  EXPECT_TRUE(dataplane.TakeCalls().empty()) << "an added inbound rule stays deferred";
+
+  ASSERT_TRUE(controller.RemoveRule("sg-web", InboundTcp(80)).ok());
+  controller.PublishPolicies(start + std::chrono::microseconds(2));
+  EXPECT_TRUE(dataplane.TakeCalls().empty()) << "within the window";
+  controller.FlushRestrictions();
+  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}));
+  EXPECT_TRUE(dataplane.policies.at("vnic_1")->rules.empty());
+  EXPECT_FALSE(controller.PublishDue().has_value());
+
+  Rule outbound = InboundTcp(443);
+  outbound.direction = Direction::kOutbound;
+  ASSERT_TRUE(controller.AddRule("sg-web", outbound).ok());
+  controller.FlushRestrictions();
+  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}))
+      << "a first outbound rule closes the rest of the outbound traffic";
+}
+
 // The original's fixed limits (50 VNIs, 30 vnics per VNI) are gone; what stays are bounds far above
 // what a host serves, each refused with an error naming it, the state unchanged.
 TEST_F(ControllerTest, EachApiLimitIsRefusedByNameAndChangesNothing) {
