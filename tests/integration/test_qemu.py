@@ -1,6 +1,8 @@
 """Real QEMU guests on vhost-user vnics: Debian's kernel and its virtio-net driver, a busybox
 initramfs, under TCG (nested KVM cannot boot here). Butterfly as the vhost-user server with the
 README's QEMU command line (reconnect=1), and as the client (--type vhost-client, QEMU server=on).
+Then butterflyd is killed (kill -9) and stopped cleanly under the guests, and restarted from its
+journal: the guests, untouched, talk again as their groups say.
 
 The guest's kernel and busybox come from Debian packages fetched with `apt-get download` into a
 cache in the build folder, so a fresh machine needs only scripts/install-deps. Without the
@@ -219,11 +221,14 @@ class Guest:
 
 
 class QemuGuestTest(DaemonTestCase):
-    daemon_args = ("--dpdk-args", "--no-pci", "--workers", "1")
+    daemon_args = None  # started on a state journal below, to be restarted from it
+    args = ("--dpdk-args", "--no-pci", "--workers", "1")
 
     def setUp(self):
         self.images = guest_images()  # before the daemon: a missing kernel fails fast
         super().setUp()
+        self.state_file = os.path.join(self.tmp.name, "state.journal")
+        self.daemon = self.start_daemon(args=self.args, state_file=self.state_file)
 
     def links(self):
         return {n["id"]: n["link"] for n in json.loads(self.ok("--json", "nic", "details"))}
@@ -240,7 +245,7 @@ class QemuGuestTest(DaemonTestCase):
         status, printed = guest.sh("ping -c 1 -W 3 %s" % address)
         return status == 0
 
-    def test_guests_ping_and_talk_tcp_as_the_security_groups_say_never_across_vnis_and_after_a_reboot(self):
+    def test_guests_talk_as_the_groups_say_never_across_vnis_after_a_reboot_and_after_butterflyd_restarts(self):
         # The README's example, plus ICMP: TCP port 80 and ping are allowed, nothing else.
         self.ok("sg", "add", "sg-web")
         self.ok("sg", "rule", "add", "sg-web", "--ip-proto", "tcp", "--port", "80", "--cidr", "0.0.0.0/0")
@@ -317,6 +322,31 @@ class QemuGuestTest(DaemonTestCase):
         self.wait_for(lambda: "hello-again" in vms["b"].sh("cat /tmp/again80")[1], timeout=20,
                       what="b's listener on port 80 after the reboot")
         self.assertIsNone(self.daemon.process.poll())
+
+        # butterflyd killed (kill -9), then stopped cleanly, under the guests: it comes back from its
+        # journal, QEMU reconnects to the server-mode sockets (reconnect=1), Butterfly to QEMU's
+        # (client mode), and nothing is done in any guest.
+        before = self.dump()
+        vms["b"].sh("setsid nc -l -p 81 </dev/null >/tmp/after81 2>&1 &")
+        for how in ("kill -9", "clean stop"):
+            stopped = time.time()
+            if how == "kill -9":
+                self.daemon.kill()
+            else:
+                self.assertEqual(self.daemon.stop(), 0, self.daemon.log()[-3000:])
+            self.daemon = self.start_daemon(args=self.args, state_file=self.state_file)
+            self.wait_for(lambda: set(self.links().values()) == {"connected"}, timeout=120,
+                          what="every guest's link back after the %s" % how)
+            self.assertEqual(self.dump(), before, "the state after the %s is the state before" % how)
+            self.wait_for(lambda: self.ping(vms["a"], "198.18.0.2"), timeout=60,
+                          what="a to ping b after the %s" % how)
+            print("%s: a pings b %.1f s after the stop" % (how, time.time() - stopped))
+            self.assertTrue(self.ping(vms["b"], "198.18.0.1"), "b pings a after the %s" % how)
+            self.assertTrue(self.ping(vms["c"], "198.18.0.1"), "c pings d after the %s" % how)
+        # The groups came back too: port 81 is still refused, VNIs still apart.
+        self.assertNotEqual(vms["a"].sh("echo after-81 | nc -w 3 198.18.0.2 81")[0], 0)
+        self.assertEqual(vms["b"].sh("cat /tmp/after81")[1].strip(), "")
+        self.assertFalse(self.ping(vms["a"], "198.18.0.3"), "a reached c across VNIs after the restarts")
         for vm in vms.values():
             vm.stop()
         self.assertEqual(self.daemon.stop(), 0, self.daemon.log()[-3000:])
