@@ -328,7 +328,12 @@ class QemuGuestTest(DaemonTestCase):
         # (client mode), and nothing is done in any guest.
         before = self.dump()
         vms["b"].sh("setsid nc -l -p 81 </dev/null >/tmp/after81 2>&1 &")
+        # a pings b five times a second throughout: the switch goes away under traffic.
+        vms["a"].sh("setsid ping -i 0.2 198.18.0.2 </dev/null >/tmp/background-ping 2>&1 &")
+        replies = lambda: int(vms["a"].sh("grep -c 'bytes from' /tmp/background-ping")[1].split()[-1])
+        self.wait_for(lambda: replies() > 0, timeout=20, what="a's background ping to be answered")
         for how in ("kill -9", "clean stop"):
+            answered = replies()
             stopped = time.time()
             if how == "kill -9":
                 self.daemon.kill()
@@ -341,6 +346,8 @@ class QemuGuestTest(DaemonTestCase):
             self.wait_for(lambda: self.ping(vms["a"], "198.18.0.2"), timeout=60,
                           what="a to ping b after the %s" % how)
             print("%s: a pings b %.1f s after the stop" % (how, time.time() - stopped))
+            self.wait_for(lambda: replies() > answered, timeout=30,
+                          what="a's background ping to be answered again after the %s" % how)
             self.assertTrue(self.ping(vms["b"], "198.18.0.1"), "b pings a after the %s" % how)
             self.assertTrue(self.ping(vms["c"], "198.18.0.1"), "c pings d after the %s" % how)
         # The groups came back too: port 81 is still refused, VNIs still apart.
