@@ -131,6 +131,7 @@ Result<std::string> Controller::AddVnic(Vnic vnic) {
 
   if (const Vnic* existing = model_.FindVnic(vnic.id)) {
     if (*existing == vnic) return path;  // same content: the VM stays connected
+    restriction_pending_ = true;         // an update: maybe fewer groups or addresses
     Vnic before = *existing;
     // Same kind of port at the same place: updated in place, the VM keeps its link.
     if (before.type == vnic.type && PathOf(before) == path) {
@@ -181,7 +182,7 @@ Status Controller::UpdateVnic(const VnicUpdate& update) {
   }
   LOG_INFO("nic %s updated", update.id.c_str());
   dirty_vnics_.insert(update.id);
-  restriction_pending_ = true;  // fewer groups or addresses
+  restriction_pending_ = true;  // maybe fewer groups or addresses
   model_.PutVnic(std::move(after));
   return Ok();
 }

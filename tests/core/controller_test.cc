@@ -68,6 +68,16 @@ class ControllerTest : public ::testing::Test {
  protected:
   RecordingDataplane dataplane;
   Controller controller{"/run/butterfly/", dataplane};
+
+  // vnic_1 in sg-web, its policy published: when the publication window starts.
+  Controller::Clock::time_point AddPublishedVnicUsingSgWeb() {
+    Vnic vnic = MakeVnic("vnic_1");
+    vnic.security_groups = {"sg-web"};
+    EXPECT_TRUE(controller.AddVnic(vnic).ok());
+    auto start = Controller::Clock::now();
+    controller.PublishPolicies(start);
+    return start;
+  }
 };
 
 TEST_F(ControllerTest, NicAddReturnsTheOriginalsSocketPath) {
@@ -253,11 +263,7 @@ TEST_F(ControllerTest, TypeChangeThatFailsPutsTheOldPortBack) {
 }
 
 TEST_F(ControllerTest, BurstsOfChangesArePublishedOncePerWindow) {
-  Vnic vnic = MakeVnic("vnic_1");
-  vnic.security_groups = {"sg-web"};
-  ASSERT_TRUE(controller.AddVnic(vnic).ok());
-  auto start = Controller::Clock::now();
-  controller.PublishPolicies(start);
+  auto start = AddPublishedVnicUsingSgWeb();
   EXPECT_EQ(
       dataplane.TakeCalls(),
       (std::vector<std::string>{"add vnic_1 /run/butterfly/qemu-vhost-vnic_1", "policy vnic_1"}));
@@ -279,11 +285,7 @@ TEST_F(ControllerTest, BurstsOfChangesArePublishedOncePerWindow) {
 // A burst of additions keeps its deferral past the answers; a removal (or anything that may
 // forbid) is published before them, so its answer means its flows are cut.
 TEST_F(ControllerTest, ChangesThatForbidAreNotLeftDeferredPastTheirAnswer) {
-  Vnic vnic = MakeVnic("vnic_1");
-  vnic.security_groups = {"sg-web"};
-  ASSERT_TRUE(controller.AddVnic(vnic).ok());
-  auto start = Controller::Clock::now();
-  controller.PublishPolicies(start);
+  auto start = AddPublishedVnicUsingSgWeb();
   dataplane.TakeCalls();
   ASSERT_TRUE(controller.AddRule("sg-web", InboundTcp(80)).ok());
   controller.PublishPolicies(start + std::chrono::microseconds(1));
@@ -304,6 +306,13 @@ TEST_F(ControllerTest, ChangesThatForbidAreNotLeftDeferredPastTheirAnswer) {
   controller.FlushRestrictions();
   EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"policy vnic_1"}))
       << "a first outbound rule closes the rest of the outbound traffic";
+
+  // nic_add of an existing vnic is an update: here it leaves its only group.
+  Vnic without_groups = MakeVnic("vnic_1");
+  ASSERT_TRUE(controller.AddVnic(without_groups).ok());
+  controller.FlushRestrictions();
+  EXPECT_EQ(dataplane.TakeCalls(), (std::vector<std::string>{"update vnic_1", "policy vnic_1"}));
+  EXPECT_TRUE(dataplane.policies.at("vnic_1")->rules.empty());
 }
 
 // The original's fixed limits (50 VNIs, 30 vnics per VNI) are gone; what stays are bounds far above

@@ -181,6 +181,18 @@ class DaemonTestCase(unittest.TestCase):
         daemon.start(wait=wait)
         return daemon
 
+    def restart_daemon(self, how, args, state_file):
+        """Stops self.daemon with kill -9 (how == "kill -9") or cleanly (asserting exit 0), then
+        starts it again with `args` on `state_file`, the same sockets and endpoint. Returns the
+        time of the stop (time.monotonic)."""
+        stopped = time.monotonic()
+        if how == "kill -9":
+            self.daemon.kill()
+        else:
+            self.assertEqual(self.daemon.stop(), 0, self.daemon.log()[-3000:])
+        self.daemon = self.start_daemon(args=args, state_file=state_file)
+        return stopped
+
     def run_cli(self, *args, endpoint=None, **kwargs):
         return cli(list(args), endpoint or self.daemon.endpoint, **kwargs)
 

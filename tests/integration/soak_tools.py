@@ -326,9 +326,9 @@ class Churn:
         for group in self.GROUPS:
             fills.append(lambda q, g=group: setattr(q, "sg_del", g))
             self.rules[group], self.members[group] = [], set()
-        for errors in [self.api.send(fills)]:
-            if any(errors):
-                raise SystemExit("API refused a restoring change: %s" % [e for e in errors if e])
+        errors = self.api.send(fills)
+        if any(errors):
+            raise SystemExit("API refused a restoring change: %s" % [e for e in errors if e])
         return len(fills)
 
 

@@ -63,12 +63,7 @@ class RestartUnderTrafficTest(DaemonTestCase):
         for round_number in range(ROUNDS):
             how = "kill -9" if round_number % 2 == 0 else "clean stop"
             received_before = receiver.port_rx_packets()
-            stopped = time.monotonic()
-            if how == "kill -9":
-                self.daemon.kill()
-            else:
-                self.assertEqual(self.daemon.stop(), 0, self.daemon.log()[-3000:])
-            self.daemon = self.start_daemon(args=self.args, state_file=self.state_file)
+            stopped = self.restart_daemon(how, self.args, self.state_file)
             answering = time.monotonic()
             # Its counters start again from 0: the first frame out of vb is traffic resumed.
             self.wait_for(lambda: (self.stats("vb") or {}).get("packets_out", 0) > 0, timeout=60,
