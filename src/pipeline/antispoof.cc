@@ -84,4 +84,12 @@ std::optional<DropReason> CheckAntispoof(const rte_mbuf* frame, const VnicSettin
   }
 }
 
+void AntispoofBurst(rte_mbuf* const* frames, uint16_t n, const VnicSettings& vnic,
+                    DropReason* fate) {
+  for (uint16_t i = 0; i < n; ++i) {
+    std::optional<DropReason> reason = CheckAntispoof(frames[i], vnic);
+    fate[i] = reason ? *reason : kKeep;
+  }
+}
+
 }  // namespace butterfly

@@ -14,5 +14,8 @@ namespace butterfly {
 
 // Nothing when the frame may go on; otherwise why it is dropped.
 std::optional<DropReason> CheckAntispoof(const rte_mbuf* frame, const VnicSettings& vnic);
+// The stage over a burst of `vnic`'s frames: fate[i] is kKeep, or why frames[i] is dropped.
+void AntispoofBurst(rte_mbuf* const* frames, uint16_t n, const VnicSettings& vnic,
+                    DropReason* fate);
 
 }  // namespace butterfly

@@ -38,7 +38,7 @@ Result<std::unique_ptr<DpdkDataplane>> DpdkDataplane::Start(const DaemonConfig& 
 
 Status DpdkDataplane::Init(const DaemonConfig& config) {
   config_ = config;
-  learned_ = LearnedFdb(config.fdb_vni_max);
+  fdb_ = Fdb(config.fdb_vni_max);
   auto plan = PlanEal(config, ReadHostFacts());
   if (!plan) return Error{plan.error()};
   for (const std::string& note : plan->notes) LOG_INFO("dataplane: %s", note.c_str());
@@ -64,9 +64,8 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
     if (!vtep || vtep->IsUnspecified() || vtep->IsMulticast()) {
       return Fail("--ip " + config.vtep_ip + ": not a unicast IPv4 or IPv6 address");
     }
-    ipv6_underlay_ = !vtep->is_v4();
-    vtep_ip_ = VtepIp{};
-    std::memcpy(vtep_ip_.data(), vtep->bytes.data(), ipv6_underlay_ ? 16 : 4);
+    underlay_info_.ipv6 = !vtep->is_v4();
+    std::memcpy(underlay_info_.vtep_ip.data(), vtep->bytes.data(), underlay_info_.ipv6 ? 16 : 4);
     UnderlayPortConfig port_config;
     port_config.port = config.dpdk_port;
     port_config.tx_queues = static_cast<uint16_t>(workers);
@@ -78,12 +77,18 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
     auto port = OpenUnderlayPort(port_config, pool_);
     if (!port) return Error{port.error()};
     underlay_ = *port;
+    underlay_info_.present = true;
+    underlay_info_.port = port->id;
+    underlay_info_.mac = port->mac;
+    underlay_info_.mtu = port->mtu;
+    underlay_info_.vxlan_port = config.vxlan_port;
+    underlay_info_.rx_queues = port->rx_queues;
     LOG_INFO(
         "underlay: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, VTEP %s, VXLAN "
         "port %u",
         port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2], port->mac[3],
         port->mac[4], port->mac[5], port->mtu, config.vtep_ip.c_str(), config.vxlan_port);
-    if (ipv6_underlay_) {
+    if (underlay_info_.ipv6) {
       LOG_INFO(
           "underlay: VXLAN over IPv6; a VNI's broadcast and unknown traffic reaches remote "
           "VTEPs only through its peers (vni peers set): the original's multicast groups are "
@@ -217,11 +222,9 @@ Status DpdkDataplane::AddVnic(const Vnic& vnic, const std::string& path) {
   Status attached;
   switch (vnic.type) {
     case VnicType::kTap: {
-      UnderlayInfo underlay;
-      underlay.ipv6 = ipv6_underlay_;
-      if (underlay_) underlay.mtu = underlay_->mtu;
-      unsigned mtu =
-          underlay_ ? MaxInnerFrame(underlay) - static_cast<unsigned>(sizeof(EthernetHeader)) : 0;
+      unsigned mtu = underlay_info_.present ? MaxInnerFrame(underlay_info_) -
+                                                  static_cast<unsigned>(sizeof(EthernetHeader))
+                                            : 0;
       auto fd = CreateTapInterface(path, vnic.mac.bytes.data(), mtu);
       if (fd) {
         port->set_tap_fd(*fd);
@@ -388,12 +391,13 @@ std::optional<DataplaneStats> DpdkDataplane::Stats() const {
     ring_full += worker_counters_[w].learn_ring_full.Get();
   }
   std::lock_guard lock(mutex_);
-  stats.filter.emplace_back("fdb_learned", learned_.entries().size());
-  stats.filter.emplace_back("fdb_vni_max", learned_.max_per_vni());
-  stats.filter.emplace_back("fdb_learn_refused", learned_.refused());
+  const LearnedFdb& learned = fdb_.learned();
+  stats.filter.emplace_back("fdb_learned", learned.entries().size());
+  stats.filter.emplace_back("fdb_vni_max", learned.max_per_vni());
+  stats.filter.emplace_back("fdb_learn_refused", learned.refused());
   stats.filter.emplace_back("fdb_vni_full_frames", vni_full);
   stats.filter.emplace_back("fdb_learn_ring_full", ring_full);
-  for (const auto& [vni, refused] : learned_.refused_by_vni()) {
+  for (const auto& [vni, refused] : learned.refused_by_vni()) {
     stats.filter.emplace_back("fdb_learn_refused_vni_" + std::to_string(vni), refused);
   }
   return stats;
@@ -411,132 +415,37 @@ VtepIp VtepOf(const IpAddress& ip) {
 }  // namespace
 
 void DpdkDataplane::SetVniPeers(uint32_t vni, const std::vector<IpAddress>& peers) {
+  std::vector<VtepIp> vteps;
+  for (const IpAddress& peer : peers) vteps.push_back(VtepOf(peer));
   std::lock_guard lock(mutex_);
-  if (peers.empty()) {
-    vni_peers_.erase(vni);
-  } else {
-    auto& list = vni_peers_[vni];
-    list.clear();
-    for (const IpAddress& peer : peers) list.push_back(VtepOf(peer));
-  }
+  fdb_.SetVniPeers(vni, std::move(vteps));
   Rebuild();
 }
 
 void DpdkDataplane::SetStaticMac(uint32_t vni, const MacAddress& mac,
                                  std::optional<IpAddress> vtep) {
   std::lock_guard lock(mutex_);
-  auto key = std::make_pair(vni, MacKey(mac.bytes.data()));
-  if (vtep) {
-    static_macs_[key] = VtepOf(*vtep);
-  } else {
-    static_macs_.erase(key);
-  }
+  fdb_.SetStaticMac({vni, MacKey(mac.bytes.data())},
+                    vtep ? std::optional<VtepIp>(VtepOf(*vtep)) : std::nullopt);
   Rebuild();
 }
 
 std::optional<IpFamily> DpdkDataplane::VtepFamily() const {
   if (!underlay_) return std::nullopt;
-  return ipv6_underlay_ ? IpFamily::kV6 : IpFamily::kV4;
+  return underlay_info_.ipv6 ? IpFamily::kV6 : IpFamily::kV4;
 }
 
 std::vector<LearnedMac> DpdkDataplane::LearnedMacs() const {
-  std::vector<LearnedMac> out;
   uint32_t now = NowSeconds();
   std::lock_guard lock(mutex_);
-  const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
-  for (const auto& [key, learned] : learned_.entries()) {
-    if (static_macs_.contains(key)) continue;
-    uint32_t last_seen = learned.last_seen;
-    if (const VniForwarding* vni = table ? table->FindVni(key.first) : nullptr) {
-      if (const RemoteMac* const* remote = vni->remote_macs.Find(key.second)) {
-        last_seen = std::max(last_seen, (*remote)->last_seen.load(std::memory_order_relaxed));
-      }
-    }
-    LearnedMac entry;
-    entry.vni = key.first;
-    for (int i = 0; i < 6; ++i)
-      entry.mac.bytes[i] = static_cast<uint8_t>(key.second >> (40 - 8 * i));
-    entry.vtep.family = ipv6_underlay_ ? IpFamily::kV6 : IpFamily::kV4;
-    entry.vtep.bytes = learned.vtep;
-    entry.idle_seconds = now - std::min(now, last_seen);
-    out.push_back(entry);
-  }
-  return out;
+  return fdb_.LearnedMacs(shared_.table.load(std::memory_order_acquire), now, underlay_info_.ipv6);
 }
 
 void DpdkDataplane::Rebuild() {
-  auto table = std::make_unique<ForwardingTable>();
-  uint32_t workers = static_cast<uint32_t>(worker_lcores_.size());
-  table->vnics_by_worker.resize(workers);
-  if (underlay_) {
-    table->underlay.present = true;
-    table->underlay.port = underlay_->id;
-    table->underlay.mac = underlay_->mac;
-    table->underlay.vtep_ip = vtep_ip_;
-    table->underlay.ipv6 = ipv6_underlay_;
-    table->underlay.mtu = underlay_->mtu;
-    table->underlay.vxlan_port = config_.vxlan_port;
-    table->underlay.rx_queues = underlay_->rx_queues;
-  }
-  std::map<uint32_t, VniForwarding*> vnis;
-  std::map<uint32_t, std::vector<std::pair<uint64_t, VnicPort*>>> local_macs;
-  std::vector<std::pair<uint64_t, VnicPort*>> by_index;
-  for (const auto& [id, port] : vnics_) {
-    const VnicSettings& settings = *port->settings();
-    table->vnics_by_worker[port->owner()].push_back(port.get());
-    by_index.emplace_back(port->index(), port.get());
-    VniForwarding*& vni = vnis[settings.vni];
-    if (!vni) {
-      table->vni_storage.push_back(std::make_unique<VniForwarding>());
-      vni = table->vni_storage.back().get();
-      vni->vni = settings.vni;
-      if (underlay_ && !ipv6_underlay_) {
-        vni->multicast_group = VtepOfIpv4(DefaultMulticastGroup(settings.vni));
-      }
-    }
-    vni->local_vnics.push_back(port.get());
-    local_macs[settings.vni].emplace_back(MacKey(settings.mac.data()), port.get());
-  }
-  std::map<uint32_t, std::vector<std::pair<uint64_t, const RemoteMac*>>> remote_macs;
-  auto add_remote = [&](std::pair<uint32_t, uint64_t> key, const VtepIp& vtep, uint32_t last_seen,
-                        bool is_static) {
-    if (!vnis.contains(key.first)) return;  // no local vnic in that VNI: nothing to reach
-    table->remote_storage.push_back(std::make_unique<RemoteMac>());
-    RemoteMac* remote = table->remote_storage.back().get();
-    remote->vtep = vtep;
-    remote->is_static = is_static;
-    remote->last_seen.store(last_seen);
-    remote_macs[key.first].emplace_back(key.second, remote);
-  };
-  for (const auto& [key, vtep] : static_macs_) add_remote(key, vtep, 0, true);
-  for (const auto& [key, learned] : learned_.entries()) {
-    if (!static_macs_.contains(key)) add_remote(key, learned.vtep, learned.last_seen, false);
-  }
-  std::vector<std::pair<uint64_t, const VniForwarding*>> vni_items;
-  std::vector<uint32_t> groups;
-  for (auto& [id, vni] : vnis) {
-    if (auto peers = vni_peers_.find(id); peers != vni_peers_.end()) {
-      vni->flood_vteps = peers->second;
-      vni->multicast_group = VtepIp{};
-    }
-    vni->local_macs = FlatMap<uint64_t, VnicPort*, MixHash>(local_macs[id]);
-    vni->remote_macs = FlatMap<uint64_t, const RemoteMac*, MixHash>(remote_macs[id]);
-    vni->learning_full = learned_.CountOf(id) >= learned_.max_per_vni();
-    if (vni->flood_vteps.empty() && !IsUnset(vni->multicast_group)) {
-      groups.push_back(Ipv4OfVtep(vni->multicast_group));
-    }
-    vni_items.emplace_back(id, vni);
-  }
-  table->vnis = FlatMap<uint64_t, const VniForwarding*, MixHash>(vni_items);
-  table->vnics_by_index = FlatMap<uint64_t, VnicPort*, MixHash>(by_index);
-  std::vector<std::pair<VtepIp, MacBytes>> neighbors(neighbors_.begin(), neighbors_.end());
-  table->neighbors = FlatMap<VtepIp, MacBytes, VtepHash, VtepEqual>(neighbors);
-  if (groups != published_groups_) {
-    published_groups_ = groups;
-    ++groups_version_;
-  }
-  table->multicast_groups = groups;
-  table->groups_version = groups_version_;
+  std::vector<VnicPort*> ports;
+  for (const auto& [id, port] : vnics_) ports.push_back(port.get());
+  std::unique_ptr<ForwardingTable> table =
+      fdb_.Build(ports, static_cast<uint32_t>(worker_lcores_.size()), underlay_info_);
   const ForwardingTable* old = shared_.table.exchange(table.release(), std::memory_order_acq_rel);
   if (old) rcu_->Defer([old] { delete old; });
   WakeWorkers();
@@ -596,43 +505,9 @@ bool DpdkDataplane::DrainLearnEvents() {
   uint32_t now = NowSeconds();
   while ((n = rte_ring_sc_dequeue_burst_elem(shared_.learn, events, sizeof(LearnEvent), 64,
                                              nullptr)) > 0) {
-    for (unsigned i = 0; i < n; ++i) {
-      const LearnEvent& event = events[i];
-      if (event.kind == kLearnNeighbor) {
-        MacBytes mac;
-        std::memcpy(mac.data(), event.mac, 6);
-        auto [it, added] = neighbors_.try_emplace(event.ip, mac);
-        if (added || it->second != mac) {
-          it->second = mac;
-          changed = true;
-          LOG_DEBUG("underlay: neighbour learned");
-        }
-      } else if (event.kind == kLearnRemoteMac) {
-        switch (learned_.Learn({event.vni, MacKey(event.mac)}, event.ip, now)) {
-          case LearnedFdb::Outcome::kAdded:
-          case LearnedFdb::Outcome::kMoved:
-            changed = true;
-            break;
-          case LearnedFdb::Outcome::kRefreshed:
-          case LearnedFdb::Outcome::kRefused:  // counted; the add that filled the VNI rebuilt
-            break;
-        }
-      }
-    }
+    changed = fdb_.Learn(events, n, now) || changed;
   }
   return changed;
-}
-
-bool DpdkDataplane::AgeRemoteMacs() {
-  // Workers stamp the published entries; their stamps count as the entries' own.
-  const ForwardingTable* table = shared_.table.load(std::memory_order_acquire);
-  return learned_.Age(NowSeconds(), config_.fdb_ageing_seconds,
-                      [table](const LearnedFdb::Key& key) -> uint32_t {
-                        const VniForwarding* vni = table ? table->FindVni(key.first) : nullptr;
-                        if (!vni) return 0;
-                        const RemoteMac* const* remote = vni->remote_macs.Find(key.second);
-                        return remote ? (*remote)->last_seen.load() : 0;
-                      });
 }
 
 void DpdkDataplane::Housekeeping() {
@@ -648,7 +523,8 @@ void DpdkDataplane::Housekeeping() {
     if (changed) last_activity = now;
     if (now != last_ageing_s_) {
       last_ageing_s_ = now;
-      changed = AgeRemoteMacs() || changed;
+      const ForwardingTable* published = shared_.table.load(std::memory_order_acquire);
+      changed = fdb_.Age(published, now, config_.fdb_ageing_seconds) || changed;
     }
     if (changed) Rebuild();
     lock.unlock();

@@ -16,7 +16,7 @@
 #include "core/dataplane.h"
 #include "jit/filter_engine.h"
 #include "jit/rcu.h"
-#include "pipeline/learned_fdb.h"
+#include "pipeline/fdb.h"
 #include "pipeline/underlay_port.h"
 #include "pipeline/vhost_driver.h"
 #include "pipeline/worker.h"
@@ -48,11 +48,10 @@ class DpdkDataplane final : public Dataplane {
  private:
   DpdkDataplane() = default;
   Status Init(const DaemonConfig& config);
-  // Builds the forwarding table from the registries and publishes it. mutex_ held.
+  // Builds the forwarding table from the vnics and the FDB and publishes it. mutex_ held.
   void Rebuild();
   void Housekeeping();
   bool DrainLearnEvents();  // mutex_ held; true when something changed
-  bool AgeRemoteMacs();     // mutex_ held
   uint32_t NowSeconds() const;
   // Wakes sleeping workers: what they watch may have changed.
   void WakeWorkers();
@@ -63,8 +62,9 @@ class DpdkDataplane final : public Dataplane {
   std::vector<unsigned> worker_lcores_;
   rte_mempool* pool_ = nullptr;
   std::optional<UnderlayPort> underlay_;
-  VtepIp vtep_ip_{};
-  bool ipv6_underlay_ = false;  // the VTEP address's family: that of every tunnel
+  // What the workers are told of the underlay (present: false without one). Its family, that of
+  // the VTEP address, is that of every tunnel.
+  UnderlayInfo underlay_info_;
   std::unique_ptr<RcuDomain> rcu_;
   std::unique_ptr<FilterEngine> filter_engine_;
   std::unique_ptr<VhostDriver> vhost_;
@@ -75,12 +75,7 @@ class DpdkDataplane final : public Dataplane {
 
   mutable std::mutex mutex_;  // guards everything below (control side only)
   std::map<std::string, std::unique_ptr<VnicPort>> vnics_;
-  LearnedFdb learned_{DaemonConfig{}.fdb_vni_max};  // (vni, mac) -> VTEP, capped per VNI
-  std::map<std::pair<uint32_t, uint64_t>, VtepIp> static_macs_;  // (vni, mac) -> VTEP
-  std::map<uint32_t, std::vector<VtepIp>> vni_peers_;
-  std::map<VtepIp, MacBytes> neighbors_;  // resolved by ARP or NDP
-  std::vector<uint32_t> published_groups_;
-  uint64_t groups_version_ = 0;
+  Fdb fdb_{DaemonConfig{}.fdb_vni_max};
   uint32_t last_ageing_s_ = 0;
 
   std::mutex command_mutex_;  // one worker command at a time

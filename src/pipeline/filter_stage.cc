@@ -8,43 +8,13 @@
 
 namespace butterfly {
 
-const char* VerdictName(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::kPassRule:
-      return "rule";
-    case Verdict::kPassConntrack:
-      return "conntrack";
-    case Verdict::kPassRelated:
-      return "related";
-    case Verdict::kPassInfrastructure:
-      return "infrastructure";
-    case Verdict::kPassFragment:
-      return "fragment";
-    case Verdict::kPassBypass:
-      return "bypass";
-    case Verdict::kDropNoRule:
-      return "filter";
-    case Verdict::kDropAntispoof:
-      return "antispoof";
-    case Verdict::kDropConntrackFull:
-      return "conntrack_full";
-    case Verdict::kDropMalformed:
-      return "malformed";
-    case Verdict::kDropNoPolicy:
-      return "no_policy";
-    case Verdict::kDropFragment:
-      return "fragment_unmatched";
-  }
-  return "?";
-}
-
-FilterWorker::FilterWorker(const FilterWorkerConfig& config)
+FilterStage::FilterStage(const FilterStageConfig& config)
     : config_(config),
       conntrack_(config.conntrack),
       fragments_(config.fragment_slots,
                  uint64_t{config.fragment_lifetime_s} * conntrack_.ticks_per_second()) {}
 
-bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* entry) {
+bool FilterStage::StillAllowed(const FilterProgram& program, ConntrackEntry* entry) {
   PacketKey opener = entry->OpenerKey();
   Direction direction = entry->opener_direction();
   // The vnic may have lost the address the VM opened the flow from.
@@ -118,8 +88,8 @@ bool SameHeader(const PacketKey& a, const PacketKey& b) {
 
 }  // namespace
 
-void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
-                           PreparedFlow* flow) {
+void FilterStage::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFlow* previous,
+                          PreparedFlow* flow) {
   MakeFlowKey(key, vnic, &flow->key, &flow->from_lo);
   if (previous && previous->key == flow->key) {
     flow->hash = previous->hash;
@@ -132,7 +102,7 @@ void FilterWorker::Prepare(uint32_t vnic, const PacketKey& key, const PreparedFl
   if (flow->key.proto == kProtoTcp) conntrack_.PrefetchWindows(flow->hash);
 }
 
-ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
+ConntrackEntry* FilterStage::FindFlow(const PreparedFlow& flow, uint64_t now) {
   // The slot may have been emptied or refilled since (an erase shifts entries back): the key and
   // the expiry say whether it still holds this flow. Keys are unique in the table.
   ConntrackEntry* previous = previous_entry_;
@@ -140,9 +110,9 @@ ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
   return conntrack_.Find(flow.key, flow.hash, now);
 }
 
-Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
-                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now,
-                                 uint32_t owner) {
+Verdict FilterStage::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
+                                const PacketKey& key, const PreparedFlow& prepared, uint64_t now,
+                                uint32_t owner) {
   if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
     if (key.has_inner) {
       ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
@@ -181,7 +151,7 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
   return decided_entry_ ? Verdict::kPassRule : Verdict::kDropConntrackFull;
 }
 
-Verdict FilterWorker::DecideRepeat(const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
+Verdict FilterStage::DecideRepeat(const PacketKey& key, const PreparedFlow& flow, uint64_t now) {
   if (key.proto == kProtoTcp && !TcpFlagsValid(key.tcp_flags)) return Verdict::kDropNoRule;
   ConntrackEntry* entry = previous_entry_;
   decided_entry_ = entry;
@@ -189,9 +159,9 @@ Verdict FilterWorker::DecideRepeat(const PacketKey& key, const PreparedFlow& flo
   return Verdict::kDropNoRule;
 }
 
-Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
-                             const PacketKey& key, const PreparedFlow& flow, uint64_t now,
-                             uint32_t owner) {
+Verdict FilterStage::Decide(const FilterProgram& program, uint32_t vnic, Direction direction,
+                            const PacketKey& key, const PreparedFlow& flow, uint64_t now,
+                            uint32_t owner) {
   if (key.family != 4 && key.family != 6) return Verdict::kDropMalformed;
   if (direction == Direction::kOutbound) {
     if (IsExemptFromVm(key)) return Verdict::kPassInfrastructure;
@@ -214,19 +184,19 @@ Verdict FilterWorker::Decide(const FilterProgram& program, uint32_t vnic, Direct
   return verdict;
 }
 
-void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now,
-                 const uint32_t* owners) {
+void FilterStage::DecideBurst(const FilterSlot& slot, Direction direction,
+                              const PacketKey* const* keys, uint16_t n, Verdict* out, uint64_t now,
+                              const uint32_t* owners) {
   const FilterProgram* program = slot.Current();
   uint32_t vnic = slot.vnic_index();
   uint32_t counts[kVerdictCount] = {};
   ProgramKind kind = program ? program->kind() : ProgramKind::kDropAll;
   if (kind == ProgramKind::kRules) {
-    FilterWorker::PreparedFlow* flows = worker.prepared_;
+    PreparedFlow* flows = prepared_;
     for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
       uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
       // A packet with the previous one's header shares its prepared flow (nothing is copied).
-      const FilterWorker::PreparedFlow* flow_of[kMaxFilterBurst];
+      const PreparedFlow* flow_of[kMaxFilterBurst];
       bool same_header[kMaxFilterBurst];
       for (uint16_t i = 0; i < count; ++i) {
         same_header[i] = i > 0 && SameHeader(*keys[start + i], *keys[start + i - 1]);
@@ -234,38 +204,38 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
           flow_of[i] = flow_of[i - 1];
           continue;
         }
-        worker.Prepare(vnic, *keys[start + i], i > 0 ? flow_of[i - 1] : nullptr, &flows[i]);
+        Prepare(vnic, *keys[start + i], i > 0 ? flow_of[i - 1] : nullptr, &flows[i]);
         flow_of[i] = &flows[i];
       }
-      worker.decided_entry_ = nullptr;
+      decided_entry_ = nullptr;
       Verdict previous_verdict = Verdict::kDropMalformed;
       for (uint16_t i = 0; i < count; ++i) {
         const PacketKey& key = *keys[start + i];
-        worker.previous_entry_ = worker.decided_entry_;
-        worker.decided_entry_ = nullptr;
-        const FilterWorker::PreparedFlow& flow = *flow_of[i];
+        previous_entry_ = decided_entry_;
+        decided_entry_ = nullptr;
+        const PreparedFlow& flow = *flow_of[i];
         // (A reset can end its flow at once: the entry then expires now.)
         bool repeat = (same_header[i] || flow.repeats_previous) &&
                       previous_verdict == Verdict::kPassConntrack &&
-                      worker.previous_entry_->expires > now &&
+                      previous_entry_->expires > now &&
                       (key.proto == kProtoTcp || key.proto == kProtoUdp) && !key.is_fragment();
         Verdict verdict;
         if (repeat && same_header[i]) {
           // Tracking the same packet again, at the same `now`, changes nothing and passes again.
-          worker.decided_entry_ = worker.previous_entry_;
+          decided_entry_ = previous_entry_;
           verdict = Verdict::kPassConntrack;
         } else if (repeat) {
-          verdict = worker.DecideRepeat(key, flow, now);
+          verdict = DecideRepeat(key, flow, now);
         } else {
           uint32_t owner = owners ? owners[start + i] : vnic;
-          verdict = worker.Decide(*program, vnic, direction, key, flow, now, owner);
+          verdict = Decide(*program, vnic, direction, key, flow, now, owner);
         }
         previous_verdict = verdict;
         out[start + i] = verdict;
         ++counts[static_cast<int>(verdict)];
       }
     }
-    worker.conntrack_.ReclaimExpired(now, worker.config_.reclaim_slots_per_burst);
+    conntrack_.ReclaimExpired(now, config_.reclaim_slots_per_burst);
   } else {
     Verdict verdict = kind == ProgramKind::kBypass ? Verdict::kPassBypass : Verdict::kDropNoPolicy;
     for (uint16_t i = 0; i < n; ++i) out[i] = verdict;
@@ -273,19 +243,18 @@ void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction directi
   }
   for (int v = 0; v < kVerdictCount; ++v) {
     if (counts[v] == 0) continue;
-    auto& counter = worker.counts_[v];
+    auto& counter = counts_[v];
     counter.store(counter.load(std::memory_order_relaxed) + counts[v], std::memory_order_relaxed);
   }
 }
 
-void FilterBurst(FilterWorker& worker, const FilterSlot& slot, Direction direction,
-                 const PacketKey* keys, uint16_t n, Verdict* out, uint64_t now,
-                 const uint32_t* owners) {
+void FilterStage::DecideBurst(const FilterSlot& slot, Direction direction, const PacketKey* keys,
+                              uint16_t n, Verdict* out, uint64_t now, const uint32_t* owners) {
   const PacketKey* pointers[kMaxFilterBurst];
   for (uint16_t start = 0; start < n; start += kMaxFilterBurst) {
     uint16_t count = static_cast<uint16_t>(std::min<int>(kMaxFilterBurst, n - start));
     for (uint16_t i = 0; i < count; ++i) pointers[i] = &keys[start + i];
-    FilterBurst(worker, slot, direction, pointers, count, out + start, now,
+    DecideBurst(slot, direction, pointers, count, out + start, now,
                 owners ? owners + start : nullptr);
   }
 }

@@ -114,6 +114,17 @@ struct ForwardingTable {
   }
 };
 
+// What a worker's L2 stage tells the control side's FDB to learn, through the learn ring.
+enum LearnKind : uint8_t { kLearnRemoteMac = 1, kLearnNeighbor = 2 };
+struct LearnEvent {
+  uint8_t kind;  // LearnKind
+  uint8_t mac[6];
+  uint8_t pad;
+  uint32_t vni;
+  VtepIp ip;
+};
+static_assert(sizeof(LearnEvent) == 28);  // rte_ring elements: a multiple of 4 bytes
+
 // The original's default flood group of a VNI: 230.x.y.z with x.y.z the VNI's three bytes
 // (network order).
 inline uint32_t DefaultMulticastGroup(uint32_t vni) {

@@ -244,4 +244,12 @@ rte_mbuf* BuildIgmpReport(rte_mempool* pool, const UnderlayInfo& underlay, uint3
   return frame;
 }
 
+void HandleNeighborDiscoveryBurst(rte_mbuf* const* frames, uint16_t n, const UnderlayInfo& underlay,
+                                  ArpOutcome* outcomes) {
+  for (uint16_t i = 0; i < n; ++i) {
+    outcomes[i] = underlay.ipv6 ? HandleUnderlayNdp(frames[i], underlay)
+                                : HandleUnderlayArp(frames[i], underlay);
+  }
+}
+
 }  // namespace butterfly

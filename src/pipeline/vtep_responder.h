@@ -36,6 +36,11 @@ ArpOutcome HandleUnderlayNdp(rte_mbuf* frame, const UnderlayInfo& underlay);
 rte_mbuf* BuildNeighborSolicitation(rte_mempool* pool, const UnderlayInfo& underlay,
                                     const VtepIp& target);
 
+// The stage over the underlay's ARP (IPv4 VTEP) or neighbour discovery (IPv6 VTEP) frames of a
+// burst: outcomes[i] says what became of frames[i].
+void HandleNeighborDiscoveryBurst(rte_mbuf* const* frames, uint16_t n, const UnderlayInfo& underlay,
+                                  ArpOutcome* outcomes);
+
 // An IGMPv2 membership report for `group` (network order), or nullptr without buffers.
 rte_mbuf* BuildIgmpReport(rte_mempool* pool, const UnderlayInfo& underlay, uint32_t group);
 

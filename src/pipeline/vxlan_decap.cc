@@ -1,5 +1,7 @@
 #include "pipeline/vxlan_decap.h"
 
+#include <rte_prefetch.h>
+
 namespace butterfly {
 namespace {
 
@@ -90,6 +92,16 @@ bool VxlanDecap(rte_mbuf* packet, const UnderlayInfo& underlay, DecapResult* res
   rte_pktmbuf_adj(packet, static_cast<uint16_t>(inner_offset));
   if (packet->pkt_len > inner_length) rte_pktmbuf_trim(packet, packet->pkt_len - inner_length);
   return true;
+}
+
+void VxlanDecapBurst(rte_mbuf* const* packets, uint16_t n, const ForwardingTable& table,
+                     DecapResult* tunnels, const VniForwarding** vnis, DropReason* fate) {
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
+    if (!VxlanDecap(packets[i], table.underlay, &tunnels[i], &fate[i])) continue;
+    vnis[i] = table.FindVni(tunnels[i].vni);
+    fate[i] = vnis[i] ? kKeep : DropReason::kUnknownVni;
+  }
 }
 
 }  // namespace butterfly

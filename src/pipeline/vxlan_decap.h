@@ -25,4 +25,10 @@ struct DecapResult {
 bool VxlanDecap(rte_mbuf* packet, const UnderlayInfo& underlay, DecapResult* result,
                 DropReason* reason);
 
+// The stage over a burst of underlay packets: fate[i] is kKeep, or why packets[i] is dropped (a
+// VNI without a vnic here included). For a kept packet, tunnels[i] says where it came from and
+// vnis[i] is its VNI's forwarding.
+void VxlanDecapBurst(rte_mbuf* const* packets, uint16_t n, const ForwardingTable& table,
+                     DecapResult* tunnels, const VniForwarding** vnis, DropReason* fate);
+
 }  // namespace butterfly

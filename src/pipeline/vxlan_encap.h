@@ -30,4 +30,17 @@ std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, const VtepIp
                                      const MacBytes& next_hop, const UnderlayInfo& underlay,
                                      uint16_t ip_id);
 
+// Where the encapsulation stage sends a frame: the VNI, the remote VTEP (in the published table)
+// and the underlay next hop's MAC.
+struct EncapTarget {
+  uint32_t vni = 0;
+  MacBytes next_hop{};
+  const VtepIp* vtep = nullptr;
+};
+
+// The stage over a burst: frames[i] encapsulated towards targets[i]; fate[i] is kKeep, or why
+// it could not be. `ip_id` is the next outer IPv4 identification, advanced per frame.
+void VxlanEncapBurst(rte_mbuf* const* frames, uint16_t n, const EncapTarget* targets,
+                     const UnderlayInfo& underlay, uint16_t* ip_id, DropReason* fate);
+
 }  // namespace butterfly

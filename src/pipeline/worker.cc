@@ -17,23 +17,6 @@
 namespace butterfly {
 namespace {
 
-DropReason ReasonOf(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::kDropAntispoof:
-      return DropReason::kAntispoof;
-    case Verdict::kDropConntrackFull:
-      return DropReason::kConntrackFull;
-    case Verdict::kDropMalformed:
-      return DropReason::kMalformed;
-    case Verdict::kDropNoPolicy:
-      return DropReason::kNoPolicy;
-    case Verdict::kDropFragment:
-      return DropReason::kFragment;
-    default:
-      return DropReason::kFilter;
-  }
-}
-
 // Idle loops before the first sleep: a burst that pauses briefly finds the worker still spinning.
 constexpr uint32_t kSpinLoops = 256;
 
@@ -44,7 +27,9 @@ Worker::Worker(uint16_t id, WorkerShared& shared)
       shared_(shared),
       counters_(shared.counters[id]),
       filter_(shared.filter_config),
-      idle_(shared.wake_fds[id]) {}
+      l2_(shared.learn, counters_),
+      idle_(shared.wake_fds[id]),
+      handoffs_(shared.workers) {}
 
 int RunWorker(void* argument) {
   static_cast<Worker*>(argument)->Run();
@@ -118,7 +103,7 @@ uint32_t Worker::RunOnce() {
     for (VnicPort* vnic : table->vnics_by_worker[id_]) work += PollVnic(*table, *vnic);
   }
   if (shared_.workers > 1) work += PollHandoff(*table);
-  FlushDeliveries(*table);
+  FlushDeliveries();
   egress_keys_used_ = 0;
   FlushUnderlay(*table);
   if (id_ == 0 && table->underlay.present) MaybeJoinGroups(*table);
@@ -139,24 +124,13 @@ void Worker::RunCommand() {
   command->done.store(true, std::memory_order_release);
 }
 
-void Worker::Account(Stage stage, uint32_t packets, uint64_t start_tsc) {
+uint64_t Worker::Account(Stage stage, uint32_t packets, uint64_t start) {
+  uint64_t now = rte_rdtsc();
   StageCounters& counters = counters_.stages[static_cast<int>(stage)];
-  uint64_t cycles = rte_rdtsc() - start_tsc;
   counters.packets.Add(packets);
   counters.calls.Add(1);
-  counters.cycles.Add(cycles);
-  nested_cycles_ += cycles;
-}
-
-void Worker::AccountOuter(Stage stage, uint32_t packets, uint64_t start_tsc,
-                          uint64_t nested_before) {
-  StageCounters& counters = counters_.stages[static_cast<int>(stage)];
-  uint64_t cycles = rte_rdtsc() - start_tsc;
-  uint64_t inner = nested_cycles_ - nested_before;
-  counters.packets.Add(packets);
-  counters.calls.Add(1);
-  counters.cycles.Add(cycles > inner ? cycles - inner : 0);
-  nested_cycles_ = nested_before + cycles;
+  counters.cycles.Add(now - start);
+  return now;
 }
 
 void Worker::Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic) {
@@ -168,6 +142,22 @@ void Worker::Drop(rte_mbuf* frame, DropReason reason, VnicPort* vnic) {
 void Worker::DropAt(Stage stage, rte_mbuf* frame, DropReason reason, VnicPort* vnic) {
   counters_.stages[static_cast<int>(stage)].drops.Add(1);
   Drop(frame, reason, vnic);
+}
+
+template <typename... Parallel>
+uint16_t Worker::Sift(Stage stage, rte_mbuf** frames, uint16_t n, const DropReason* fate,
+                      VnicPort* vnic, Parallel*... parallel) {
+  uint16_t kept = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (fate[i] != kKeep) {
+      Drop(frames[i], fate[i], vnic);
+      continue;
+    }
+    ((parallel[kept] = parallel[i]), ...);
+    frames[kept++] = frames[i];
+  }
+  counters_.stages[static_cast<int>(stage)].drops.Add(n - kept);
+  return kept;
 }
 
 uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
@@ -182,50 +172,256 @@ uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
   for (uint16_t i = 0; i < n; ++i) bytes += frames[i]->pkt_len;
   vnic_counters.packets_in.Add(n);
   vnic_counters.bytes_in.Add(bytes);
-  Account(Stage::kVnicRx, n, start);
+  start = Account(Stage::kVnicRx, n, start);
 
-  start = rte_rdtsc();
-  uint16_t kept = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    if (auto reason = CheckAntispoof(frames[i], settings)) {
-      DropAt(Stage::kAntispoof, frames[i], *reason, &vnic);
-    } else {
-      frames[kept++] = frames[i];
-    }
-  }
-  Account(Stage::kAntispoof, n, start);
+  DropReason fate[kBurst];
+  AntispoofBurst(frames, n, settings, fate);
+  uint16_t kept = Sift(Stage::kAntispoof, frames, n, fate, &vnic);
+  start = Account(Stage::kAntispoof, n, start);
 
   const PacketKey* keys[kBurst] = {};
   if (kept > 0 && !settings.bypass_filtering) {
     if (egress_keys_used_ + kBurst > egress_keys_.size()) {
       // Every slot may still be pointed at by a pending delivery: deliver them first.
-      FlushDeliveries(table);
+      FlushDeliveries();
       egress_keys_used_ = 0;
+      start = rte_rdtsc();
     }
     PacketKey* scratch = &egress_keys_[egress_keys_used_];
     egress_keys_used_ += kBurst;
-    kept = FilterFrames(vnic, settings, Direction::kOutbound, frames, keys, kept, scratch,
-                        Stage::kFilterEgress);
+    uint16_t filtered = kept;
+    kept = FilterFrames(vnic, Direction::kOutbound, frames, keys, kept, scratch);
+    counters_.stages[static_cast<int>(Stage::kFilterEgress)].drops.Add(filtered - kept);
+    start = Account(Stage::kFilterEgress, filtered, start);
   }
 
-  start = rte_rdtsc();
-  uint64_t nested_before = nested_cycles_;
-  const VniForwarding* vni = table.FindVni(settings.vni);
-  LastLocalRoute last;
-  for (uint16_t i = 0; i < kept; ++i) {
-    ForwardFromVnic(table, vnic, vni, settings.vni, frames[i], keys[i], last);
-  }
-  AccountOuter(Stage::kL2Lookup, kept, start, nested_before);
+  NextHop next[kBurst];
+  l2_.FromVnic(table, vnic, table.FindVni(settings.vni), settings.vni, frames, kept, next);
+  Dispatch(table, frames, kept, next, keys, &vnic);
+  Account(Stage::kL2Lookup, kept, start);
+  FlushHandoffs();
+  FlushEncap(table);
   return n;
 }
 
-uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
-                              rte_mbuf** frames, const PacketKey** keys, uint16_t n,
-                              PacketKey* scratch, Stage stage, const uint32_t* openers) {
-  if (n == 0 || settings.bypass_filtering) return n;
+uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
+  rte_mbuf* packets[kBurst];
   uint64_t start = rte_rdtsc();
+  uint16_t n = rte_eth_rx_burst(table.underlay.port, id_, packets, kBurst);
+  if (n == 0) return 0;
+  start = Account(Stage::kUnderlayRx, n, start);
+
+  // The VTEP's own ARP (or NDP) to the vtep stage, the rest to decapsulation.
+  rte_mbuf* neighbor_discovery[kBurst];
+  uint16_t discovery_count = 0;
+  uint16_t tunnel_count = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* packet = packets[i];
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
+    uint16_t ether_type = EtherTypeOf(packet);
+    bool discovery = table.underlay.ipv6 ? ether_type == kEthTypeIpv6 && IsNeighborDiscovery(packet)
+                                         : ether_type == kEthTypeArp;
+    if (discovery) {
+      neighbor_discovery[discovery_count++] = packet;
+    } else {
+      packets[tunnel_count++] = packet;
+    }
+  }
+  if (discovery_count > 0) {
+    ArpOutcome outcomes[kBurst];
+    HandleNeighborDiscoveryBurst(neighbor_discovery, discovery_count, table.underlay, outcomes);
+    for (uint16_t i = 0; i < discovery_count; ++i) {
+      if (outcomes[i].learn)
+        l2_.LearnNeighbor(outcomes[i].sender_ip, outcomes[i].sender_mac, now_s_);
+      if (outcomes[i].reply) {
+        SendOnUnderlay(table, neighbor_discovery[i]);
+      } else {
+        rte_pktmbuf_free(neighbor_discovery[i]);
+      }
+    }
+    start = Account(Stage::kVtep, discovery_count, start);
+  }
+  if (tunnel_count == 0) return n;
+
+  DecapResult tunnels[kBurst];
+  const VniForwarding* vnis[kBurst];
+  DropReason fate[kBurst];
+  VxlanDecapBurst(packets, tunnel_count, table, tunnels, vnis, fate);
+  uint16_t decapsulated =
+      Sift(Stage::kVxlanDecap, packets, tunnel_count, fate, nullptr, tunnels, vnis);
+  // A decapsulation's packets are the frames it decapsulated.
+  start = Account(Stage::kVxlanDecap, decapsulated, start);
+
+  NextHop next[kBurst];
+  l2_.FromUnderlay(table, packets, tunnels, vnis, decapsulated, now_s_, next);
+  Dispatch(table, packets, decapsulated, next, nullptr, nullptr);
+  Account(Stage::kL2Lookup, decapsulated, start);
+  FlushHandoffs();
+  return n;
+}
+
+uint32_t Worker::PollHandoff(const ForwardingTable& table) {
+  rte_mbuf* frames[kBurst];
+  uint64_t start = rte_rdtsc();
+  unsigned n = rte_ring_sc_dequeue_burst(shared_.handoff[id_], reinterpret_cast<void**>(frames),
+                                         kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    VnicPort* const* vnic = table.vnics_by_index.Find(MetaOf(frames[i])->vnic_index);
+    if (!vnic || (*vnic)->owner() != id_) {
+      DropAt(Stage::kHandoff, frames[i], DropReason::kNoRoute);  // removed meanwhile
+    } else {
+      Deliver(*vnic, frames[i], nullptr, MetaOf(frames[i])->opener_index);
+    }
+  }
+  if (n > 0) Account(Stage::kHandoff, n, start);
+  return n;
+}
+
+void Worker::Dispatch(const ForwardingTable& table, rte_mbuf** frames, uint16_t n,
+                      const NextHop* next, const PacketKey* const* keys, VnicPort* source) {
+  for (uint16_t i = 0; i < n; ++i) {
+    const PacketKey* key = keys ? keys[i] : nullptr;
+    switch (next[i].kind) {
+      case NextHop::Kind::kVnic:
+        Deliver(next[i].vnic, frames[i], key, source ? source->index() : next[i].vnic->index());
+        break;
+      case NextHop::Kind::kVtep:
+        Encapsulate(table, frames[i], {next[i].vni, next[i].next_hop_mac, next[i].vtep}, source);
+        break;
+      case NextHop::Kind::kFlood:
+        Flood(table, next[i], source, frames[i], key);
+        break;
+      case NextHop::Kind::kDrop:
+        if (next[i].reason == DropReason::kNoNeighbor) MaybeResolve(table, *next[i].vtep);
+        DropAt(Stage::kL2Lookup, frames[i], next[i].reason, source);
+        break;
+    }
+  }
+}
+
+void Worker::Flood(const ForwardingTable& table, const NextHop& next, VnicPort* source,
+                   rte_mbuf* frame, const PacketKey* key) {
+  // Targets: the VNI's other local vnics; from a vnic, also the remote VTEPs.
+  VnicPort* locals[64];
+  uint32_t local_count = 0;
+  const VtepIp* remotes[64];
+  uint32_t remote_count = 0;
+  if (const VniForwarding* vni = next.forwarding) {
+    for (VnicPort* vnic : vni->local_vnics) {
+      if (vnic != source && local_count < 64) locals[local_count++] = vnic;
+    }
+    if (source && table.underlay.present) {
+      if (!vni->flood_vteps.empty()) {
+        for (const VtepIp& vtep : vni->flood_vteps) {
+          if (remote_count < 64) remotes[remote_count++] = &vtep;
+        }
+      } else if (!IsUnset(vni->multicast_group)) {
+        remotes[remote_count++] = &vni->multicast_group;
+      }
+    }
+  }
+  uint32_t targets = local_count + remote_count;
+  if (targets == 0) {
+    DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, source);
+    return;
+  }
+  // Every target but the last gets a copy; the last one takes the frame itself.
+  for (uint32_t t = 0; t < targets; ++t) {
+    rte_mbuf* copy = frame;
+    if (t + 1 < targets) {
+      copy = rte_pktmbuf_copy(frame, shared_.pool, 0, UINT32_MAX);
+      if (!copy) {
+        counters_.drops[static_cast<int>(DropReason::kNoBuffer)].Add(1);
+        counters_.stages[static_cast<int>(Stage::kL2Lookup)].drops.Add(1);
+        continue;
+      }
+    }
+    if (t < local_count) {
+      Deliver(locals[t], copy, key, source ? source->index() : locals[t]->index());
+      continue;
+    }
+    const VtepIp& vtep = *remotes[t - local_count];
+    EncapTarget target{next.vni, {}, &vtep};
+    if (L2Forwarding::NextHopMac(table, vtep, &target.next_hop)) {
+      Encapsulate(table, copy, target, source);
+    } else {
+      MaybeResolve(table, vtep);
+      DropAt(Stage::kL2Lookup, copy, DropReason::kNoNeighbor, source);
+    }
+  }
+}
+
+void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key, uint32_t opener) {
+  if (vnic->owner() == id_) {
+    if (pending_count_ == pending_.size()) FlushDeliveries();
+    pending_[pending_count_++] = {vnic, frame, key, opener};
+    return;
+  }
+  MetaOf(frame)->vnic_index = vnic->index();
+  MetaOf(frame)->opener_index = opener;
+  HandoffQueue& queue = handoffs_[vnic->owner()];
+  if (queue.count == queue.frames.size()) FlushHandoffs();
+  queue.frames[queue.count] = frame;
+  queue.vnics[queue.count++] = vnic;
+  ++handoffs_waiting_;
+}
+
+void Worker::FlushHandoffs() {
+  if (handoffs_waiting_ == 0) return;
+  uint64_t start = rte_rdtsc();
+  for (uint32_t owner = 0; owner < handoffs_.size(); ++owner) {
+    HandoffQueue& queue = handoffs_[owner];
+    if (queue.count == 0) continue;
+    unsigned sent = rte_ring_mp_enqueue_burst(shared_.handoff[owner],
+                                              reinterpret_cast<void**>(queue.frames.data()),
+                                              queue.count, nullptr);
+    for (unsigned i = sent; i < queue.count; ++i) {
+      DropAt(Stage::kHandoff, queue.frames[i], DropReason::kQueueFull, queue.vnics[i]);
+    }
+    queue.count = 0;
+  }
+  Account(Stage::kHandoff, handoffs_waiting_, start);
+  handoffs_waiting_ = 0;
+}
+
+void Worker::Encapsulate(const ForwardingTable& table, rte_mbuf* frame, const EncapTarget& target,
+                         VnicPort* source) {
+  if (encap_.count == encap_.frames.size()) FlushEncap(table);
+  encap_.frames[encap_.count] = frame;
+  encap_.targets[encap_.count] = target;
+  encap_.sources[encap_.count++] = source;
+}
+
+void Worker::FlushEncap(const ForwardingTable& table) {
+  uint16_t n = encap_.count;
+  if (n == 0) return;
+  uint64_t start = rte_rdtsc();
+  DropReason fate[kQueueSize];
+  VxlanEncapBurst(encap_.frames.data(), n, encap_.targets.data(), table.underlay, &ip_id_, fate);
+  uint16_t dropped = 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (fate[i] != kKeep) {
+      Drop(encap_.frames[i], fate[i], encap_.sources[i]);
+      ++dropped;
+    } else {
+      SendOnUnderlay(table, encap_.frames[i]);
+    }
+  }
+  counters_.stages[static_cast<int>(Stage::kVxlanEncap)].drops.Add(dropped);
+  encap_.count = 0;
+  Account(Stage::kVxlanEncap, n - dropped, start);
+}
+
+void Worker::SendOnUnderlay(const ForwardingTable& table, rte_mbuf* frame) {
+  if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
+  underlay_tx_[underlay_tx_count_++] = frame;
+}
+
+uint16_t Worker::FilterFrames(VnicPort& vnic, Direction direction, rte_mbuf** frames,
+                              const PacketKey** keys, uint16_t n, PacketKey* scratch,
+                              const uint32_t* openers) {
   // The vnic's filter is out of the cache by its next burst (the profile's costliest load in
-  // FilterBurst): fetch it while the frames are parsed.
+  // DecideBurst): fetch it while the frames are parsed.
   rte_prefetch0(vnic.filter()->Current());
   const PacketKey* ip_keys[kBurst];
   uint32_t ip_openers[kBurst];
@@ -256,8 +452,8 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
     }
   }
   if (ip_count > 0) {
-    FilterBurst(filter_, *vnic.filter(), direction, ip_keys, ip_count, verdicts, now_tsc_,
-                openers ? ip_openers : nullptr);
+    filter_.DecideBurst(*vnic.filter(), direction, ip_keys, ip_count, verdicts, now_tsc_,
+                        openers ? ip_openers : nullptr);
   }
   uint16_t kept = 0;
   for (uint16_t i = 0; i < n; ++i) {
@@ -271,152 +467,16 @@ uint16_t Worker::FilterFrames(VnicPort& vnic, const VnicSettings& settings, Dire
         const ForwardingTable& table = *shared_.table.load(std::memory_order_relaxed);
         if (VnicPort* const* opener = table.vnics_by_index.Find(openers[i])) charged = *opener;
       }
-      Drop(frames[i], ReasonOf(verdict), charged);
+      Drop(frames[i], DropReasonOf(verdict), charged);
       continue;
     }
     keys[kept] = keys[i];
     frames[kept++] = frames[i];
   }
-  StageCounters& counters = counters_.stages[static_cast<int>(stage)];
-  counters.drops.Add(n - kept);
-  Account(stage, n, start);
   return kept;
 }
 
-void Worker::ForwardFromVnic(const ForwardingTable& table, VnicPort& source,
-                             const VniForwarding* vni, uint32_t vni_id, rte_mbuf* frame,
-                             const PacketKey* packet_key, LastLocalRoute& last) {
-  const uint8_t* dst = EthernetOf(frame)->dst.data();
-  if (!IsMulticastMac(dst) && vni) {
-    uint64_t key = MacKey(dst);
-    VnicPort* local = last.vnic;
-    if (key != last.mac) {
-      VnicPort* const* found = vni->local_macs.Find(key);
-      local = found ? *found : nullptr;
-      if (local) last = {key, local};
-    }
-    if (local) {
-      if (local == &source) {
-        DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, &source);  // to itself
-      } else {
-        Deliver(local, frame, packet_key, source.index());
-      }
-      return;
-    }
-    if (const RemoteMac* const* remote = vni->remote_macs.Find(key)) {
-      SendToVtep(table, vni_id, (*remote)->vtep, &source, frame);
-      return;
-    }
-  }
-  Flood(table, vni, vni_id, &source, frame, packet_key);
-}
-
-void Worker::ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni,
-                                 rte_mbuf* frame) {
-  const uint8_t* dst = EthernetOf(frame)->dst.data();
-  if (!IsMulticastMac(dst)) {
-    if (VnicPort* const* local = vni.local_macs.Find(MacKey(dst))) {
-      Deliver(*local, frame, nullptr, (*local)->index());
-      return;
-    }
-  }
-  // Broadcast, multicast or unknown: to the local vnics only (never back to the tunnel).
-  Flood(table, &vni, vni.vni, nullptr, frame);
-}
-
-void Worker::Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
-                   VnicPort* source, rte_mbuf* frame, const PacketKey* key) {
-  // Targets: the VNI's other local vnics; from a vnic, also the remote VTEPs.
-  VnicPort* locals[64];
-  uint32_t local_count = 0;
-  VtepIp remotes[64];
-  uint32_t remote_count = 0;
-  if (vni) {
-    for (VnicPort* vnic : vni->local_vnics) {
-      if (vnic != source && local_count < 64) locals[local_count++] = vnic;
-    }
-    if (source && table.underlay.present) {
-      if (!vni->flood_vteps.empty()) {
-        for (const VtepIp& vtep : vni->flood_vteps) {
-          if (remote_count < 64) remotes[remote_count++] = vtep;
-        }
-      } else if (!IsUnset(vni->multicast_group)) {
-        remotes[remote_count++] = vni->multicast_group;
-      }
-    }
-  }
-  uint32_t targets = local_count + remote_count;
-  if (targets == 0) {
-    DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, source);
-    return;
-  }
-  // Every target but the last gets a copy; the last one takes the frame itself.
-  for (uint32_t t = 0; t < targets; ++t) {
-    rte_mbuf* copy = frame;
-    if (t + 1 < targets) {
-      copy = rte_pktmbuf_copy(frame, shared_.pool, 0, UINT32_MAX);
-      if (!copy) {
-        counters_.drops[static_cast<int>(DropReason::kNoBuffer)].Add(1);
-        counters_.stages[static_cast<int>(Stage::kL2Lookup)].drops.Add(1);
-        continue;
-      }
-    }
-    if (t < local_count) {
-      Deliver(locals[t], copy, key, source ? source->index() : locals[t]->index());
-    } else {
-      SendToVtep(table, vni_id, remotes[t - local_count], source, copy);
-    }
-  }
-}
-
-void Worker::SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep,
-                        VnicPort* source, rte_mbuf* frame) {
-  if (!table.underlay.present) {
-    DropAt(Stage::kL2Lookup, frame, DropReason::kNoRoute, source);
-    return;
-  }
-  uint64_t start = rte_rdtsc();
-  MacBytes next_hop;
-  if (IsMulticastVtep(vtep, table.underlay.ipv6)) {
-    next_hop = table.underlay.ipv6 ? MulticastMacOfIpv6(vtep.data())
-                                   : MulticastMacOfIpv4(ntohl(Ipv4OfVtep(vtep)));
-  } else if (const MacBytes* neighbor = table.neighbors.Find(vtep)) {
-    next_hop = *neighbor;
-  } else {
-    MaybeResolve(table, vtep);
-    DropAt(Stage::kL2Lookup, frame, DropReason::kNoNeighbor, source);
-    return;
-  }
-  if (auto reason = VxlanEncap(frame, vni, vtep, next_hop, table.underlay, ip_id_++)) {
-    counters_.stages[static_cast<int>(Stage::kVxlanEncap)].drops.Add(1);
-    Drop(frame, *reason, source);
-    return;
-  }
-  Account(Stage::kVxlanEncap, 1, start);
-  if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
-  underlay_tx_[underlay_tx_count_++] = frame;
-}
-
-void Worker::Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key, uint32_t opener) {
-  if (vnic->owner() == id_) {
-    if (pending_count_ == pending_.size()) {
-      FlushDeliveries(*shared_.table.load(std::memory_order_relaxed));
-    }
-    pending_[pending_count_++] = {vnic, frame, key, opener};
-    return;
-  }
-  uint64_t start = rte_rdtsc();
-  MetaOf(frame)->vnic_index = vnic->index();
-  MetaOf(frame)->opener_index = opener;
-  if (rte_ring_mp_enqueue(shared_.handoff[vnic->owner()], frame) != 0) {
-    DropAt(Stage::kHandoff, frame, DropReason::kQueueFull, vnic);
-    return;
-  }
-  Account(Stage::kHandoff, 1, start);
-}
-
-void Worker::FlushDeliveries(const ForwardingTable& table) {
-  (void)table;
+void Worker::FlushDeliveries() {
   uint32_t remaining = pending_count_;
   while (remaining > 0) {
     // Gather up to a burst of frames for the first vnic still pending, in arrival order.
@@ -439,17 +499,20 @@ void Worker::FlushDeliveries(const ForwardingTable& table) {
     }
     remaining = write;
 
-    const VnicSettings& settings = *vnic->settings();
+    uint64_t start = rte_rdtsc();
     if (!vnic->Ready()) {
-      uint64_t start = rte_rdtsc();
       for (uint16_t i = 0; i < n; ++i)
         DropAt(Stage::kVnicTx, frames[i], DropReason::kNotConnected, vnic);
       Account(Stage::kVnicTx, n, start);
       continue;
     }
-    uint16_t kept = FilterFrames(*vnic, settings, Direction::kInbound, frames, keys, n,
-                                 filter_keys_.data(), Stage::kFilterIngress, openers);
-    uint64_t start = rte_rdtsc();
+    uint16_t kept = n;
+    if (!vnic->settings()->bypass_filtering) {
+      kept =
+          FilterFrames(*vnic, Direction::kInbound, frames, keys, n, filter_keys_.data(), openers);
+      counters_.stages[static_cast<int>(Stage::kFilterIngress)].drops.Add(n - kept);
+      start = Account(Stage::kFilterIngress, n, start);
+    }
     uint16_t sent = vnic->Transmit(frames, kept);
     VnicPortCounters& vnic_counters = vnic->counters(id_);
     uint64_t bytes = 0;
@@ -480,117 +543,6 @@ void Worker::FlushUnderlay(const ForwardingTable& table) {
   underlay_tx_count_ = 0;
 }
 
-uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
-  rte_mbuf* packets[kBurst];
-  uint64_t start = rte_rdtsc();
-  uint16_t n = rte_eth_rx_burst(table.underlay.port, id_, packets, kBurst);
-  if (n == 0) return 0;
-  Account(Stage::kUnderlayRx, n, start);
-  start = rte_rdtsc();
-  uint64_t nested_before = nested_cycles_;
-  uint32_t decapped = 0;
-  for (uint16_t i = 0; i < n; ++i) {
-    rte_mbuf* packet = packets[i];
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(packets[i + 1], void*));
-    uint16_t ether_type = EtherTypeOf(packet);
-    bool neighbor_discovery = table.underlay.ipv6
-                                  ? ether_type == kEthTypeIpv6 && IsNeighborDiscovery(packet)
-                                  : ether_type == kEthTypeArp;
-    if (neighbor_discovery) {
-      uint64_t arp_start = rte_rdtsc();
-      ArpOutcome outcome = table.underlay.ipv6 ? HandleUnderlayNdp(packet, table.underlay)
-                                               : HandleUnderlayArp(packet, table.underlay);
-      if (outcome.learn) {
-        LearnEvent event{kLearnNeighbor, {}, 0, 0, outcome.sender_ip};
-        std::memcpy(event.mac, outcome.sender_mac.data(), 6);
-        Report(event, VtepHash()(outcome.sender_ip) ^ MacKey(outcome.sender_mac.data()));
-      }
-      if (outcome.reply) {
-        if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
-        underlay_tx_[underlay_tx_count_++] = packet;
-      } else {
-        rte_pktmbuf_free(packet);
-      }
-      Account(Stage::kVtep, 1, arp_start);
-      continue;
-    }
-    DropReason reason;
-    DecapResult tunnel;
-    if (!VxlanDecap(packet, table.underlay, &tunnel, &reason)) {
-      counters_.stages[static_cast<int>(Stage::kVxlanDecap)].drops.Add(1);
-      Drop(packet, reason);
-      continue;
-    }
-    const VniForwarding* vni = table.FindVni(tunnel.vni);
-    if (!vni) {
-      DropAt(Stage::kVxlanDecap, packet, DropReason::kUnknownVni);
-      continue;
-    }
-    ++decapped;
-    if (!table.neighbors.Find(tunnel.outer_src)) {
-      // Glean the way back from the tunnel packet itself: replies need no ARP round trip.
-      LearnEvent event{kLearnNeighbor, {}, 0, 0, tunnel.outer_src};
-      std::memcpy(event.mac, tunnel.outer_src_mac.data(), 6);
-      Report(event, VtepHash()(tunnel.outer_src) ^ MacKey(event.mac));
-    }
-    const uint8_t* src = EthernetOf(packet)->src.data();
-    if (!IsMulticastMac(src)) Learn(*vni, src, tunnel.outer_src);
-    ForwardFromUnderlay(table, *vni, packet);
-  }
-  AccountOuter(Stage::kVxlanDecap, decapped, start, nested_before);
-  return n;
-}
-
-uint32_t Worker::PollHandoff(const ForwardingTable& table) {
-  rte_mbuf* frames[kBurst];
-  uint64_t start = rte_rdtsc();
-  unsigned n = rte_ring_sc_dequeue_burst(shared_.handoff[id_], reinterpret_cast<void**>(frames),
-                                         kBurst, nullptr);
-  for (unsigned i = 0; i < n; ++i) {
-    VnicPort* const* vnic = table.vnics_by_index.Find(MetaOf(frames[i])->vnic_index);
-    if (!vnic || (*vnic)->owner() != id_) {
-      DropAt(Stage::kHandoff, frames[i], DropReason::kNoRoute);  // removed meanwhile
-    } else {
-      Deliver(*vnic, frames[i], nullptr, MetaOf(frames[i])->opener_index);
-    }
-  }
-  if (n > 0) Account(Stage::kHandoff, n, start);
-  return n;
-}
-
-void Worker::Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep) {
-  uint64_t key = MacKey(mac);
-  const RemoteMac* const* remote = vni.remote_macs.Find(key);
-  if (remote) {
-    if (SameVtep((*remote)->vtep, vtep) || (*remote)->is_static) {
-      // Refresh only when the second changed: a store per packet would bounce the cache line.
-      if ((*remote)->last_seen.load(std::memory_order_relaxed) != now_s_) {
-        (*remote)->last_seen.store(now_s_, std::memory_order_relaxed);
-      }
-      return;
-    }
-  }
-  if (vni.local_macs.Find(key)) return;  // a local MAC seen from afar: not a remote one
-  if (!remote && vni.learning_full) {    // a known MAC that moved is still reported
-    counters_.fdb_vni_full.Add(1);
-    return;
-  }
-  LearnEvent event{kLearnRemoteMac, {}, 0, vni.vni, vtep};
-  std::memcpy(event.mac, mac, 6);
-  Report(event, key ^ (uint64_t{vni.vni} << 48) ^ VtepHash()(vtep));
-}
-
-void Worker::Report(const LearnEvent& event, uint64_t dedup_key) {
-  auto& slot = reported_[MixHash()(dedup_key) & (reported_.size() - 1)];
-  if (slot.first == dedup_key && slot.second == now_s_) return;
-  slot = {dedup_key, now_s_};
-  // A full ring only delays learning: the next packet reports again. Never wait for room.
-  LearnEvent copy = event;
-  if (rte_ring_mp_enqueue_elem(shared_.learn, &copy, sizeof(LearnEvent)) != 0) {
-    counters_.learn_ring_full.Add(1);
-  }
-}
-
 void Worker::MaybeResolve(const ForwardingTable& table, const VtepIp& vtep) {
   uint64_t hash = VtepHash()(vtep);
   auto& slot = arp_sent_[hash & (arp_sent_.size() - 1)];
@@ -601,8 +553,7 @@ void Worker::MaybeResolve(const ForwardingTable& table, const VtepIp& vtep) {
                           ? BuildNeighborSolicitation(shared_.pool, table.underlay, vtep)
                           : BuildArpRequest(shared_.pool, table.underlay, Ipv4OfVtep(vtep));
   if (!request) return;
-  if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
-  underlay_tx_[underlay_tx_count_++] = request;
+  SendOnUnderlay(table, request);
   Account(Stage::kVtep, 1, start);
 }
 
@@ -615,8 +566,7 @@ void Worker::MaybeJoinGroups(const ForwardingTable& table) {
   for (uint32_t group : table.multicast_groups) {
     rte_mbuf* report = BuildIgmpReport(shared_.pool, table.underlay, group);
     if (!report) break;
-    if (underlay_tx_count_ == underlay_tx_.size()) FlushUnderlay(table);
-    underlay_tx_[underlay_tx_count_++] = report;
+    SendOnUnderlay(table, report);
   }
   Account(Stage::kVtep, static_cast<uint32_t>(table.multicast_groups.size()), start);
 }

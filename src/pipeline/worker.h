@@ -1,8 +1,10 @@
 // A worker lcore: one run-to-completion loop over its share of the ports, in bursts of 32,
-//   underlay rx -> VTEP ARP | VXLAN decap -> (VNI, dst MAC) lookup -> deliver
-//   vnic rx -> antispoof -> filter (egress) -> lookup -> deliver | VXLAN encap -> underlay tx
+//   underlay rx -> vtep (ARP/NDP) | vxlan_decap -> l2 (learn, lookup) -> deliver
+//   vnic rx -> antispoof -> filter (egress) -> l2 (lookup) -> deliver | vxlan_encap -> underlay tx
 //   deliver: conntrack + filter (ingress) -> vnic tx, on the vnic's owner worker (others hand
 //   frames over through its ring, so a vnic's flows live in one conntrack table).
+// Each stage takes a burst and records a fate (or, for l2, a next hop) per frame; the loop drops,
+// enqueues once per destination and counts packets and cycles once per stage per burst.
 // No allocation, lock or system call on this path (TAP vnics aside: read/write); the RCU
 // quiescent state is reported once per loop, and an idle worker sleeps (offline) with backoff.
 #pragma once
@@ -23,19 +25,10 @@
 #include "pipeline/filter_stage.h"
 #include "pipeline/forwarding_table.h"
 #include "pipeline/idle_waiter.h"
+#include "pipeline/l2_forwarding.h"
+#include "pipeline/vxlan_encap.h"
 
 namespace butterfly {
-
-// What a worker tells the control side to learn (through the learn ring).
-struct LearnEvent {
-  uint8_t kind;  // LearnKind
-  uint8_t mac[6];
-  uint8_t pad;
-  uint32_t vni;
-  VtepIp ip;
-};
-static_assert(sizeof(LearnEvent) == 28);  // rte_ring elements: a multiple of 4 bytes
-enum LearnKind : uint8_t { kLearnRemoteMac = 1, kLearnNeighbor = 2 };
 
 inline constexpr uint16_t kBurst = 32;
 
@@ -65,7 +58,7 @@ struct WorkerShared {
   uint64_t start_tsc = 0;
   uint32_t workers = 1;
   WorkerCounters* counters = nullptr;  // [workers]
-  FilterWorkerConfig filter_config;
+  FilterStageConfig filter_config;
   // Longest nap of an idle worker that polls the underlay (which cannot wake it): the most
   // latency the first packet after a pause sees.
   uint32_t max_idle_sleep_us = 1000;
@@ -86,6 +79,7 @@ class Worker {
   const Conntrack& conntrack() const { return filter_.conntrack(); }
 
  private:
+  // A frame for a vnic this worker owns, waiting for its burst through the ingress filter.
   struct Pending {
     VnicPort* vnic;
     rte_mbuf* frame;
@@ -96,39 +90,56 @@ class Worker {
     // underlay).
     uint32_t opener;
   };
+  // Flood copies can make a burst's frames for one destination more than a burst.
+  static constexpr uint16_t kQueueSize = 64;
+  // Frames for the vnics of one other worker: one ring enqueue per burst.
+  struct HandoffQueue {
+    uint16_t count = 0;
+    std::array<rte_mbuf*, kQueueSize> frames;
+    std::array<VnicPort*, kQueueSize> vnics;  // charged when the ring is full
+  };
+  // Frames for the encapsulation stage, with their targets.
+  struct EncapQueue {
+    uint16_t count = 0;
+    std::array<rte_mbuf*, kQueueSize> frames;
+    std::array<EncapTarget, kQueueSize> targets;
+    std::array<VnicPort*, kQueueSize> sources;  // charged with a drop (null: from the underlay)
+  };
 
-  uint32_t PollUnderlay(const ForwardingTable& table);
+  // The two paths: vnic rx -> antispoof -> filter (egress) -> l2 -> deliver | encap, and
+  // underlay rx -> vtep | decap -> l2 -> deliver; and the frames other workers handed over.
   uint32_t PollVnic(const ForwardingTable& table, VnicPort& vnic);
+  uint32_t PollUnderlay(const ForwardingTable& table);
   uint32_t PollHandoff(const ForwardingTable& table);
 
-  // The local vnic the burst's previous frame went to: bursts are mostly runs to one
-  // destination, which then costs a compare instead of a hash lookup.
-  struct LastLocalRoute {
-    uint64_t mac = ~uint64_t{0};  // no MAC has this key (MacKey uses 48 bits)
-    VnicPort* vnic = nullptr;
-  };
-  // `vni`: the source vnic's VNI's forwarding (looked up once per burst), or null.
-  void ForwardFromVnic(const ForwardingTable& table, VnicPort& source, const VniForwarding* vni,
-                       uint32_t vni_id, rte_mbuf* frame, const PacketKey* key,
-                       LastLocalRoute& last);
-  void ForwardFromUnderlay(const ForwardingTable& table, const VniForwarding& vni, rte_mbuf* frame);
-  void Flood(const ForwardingTable& table, const VniForwarding* vni, uint32_t vni_id,
-             VnicPort* source, rte_mbuf* frame, const PacketKey* key = nullptr);
-  void SendToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep, VnicPort* source,
-                  rte_mbuf* frame);
+  // Sends each frame where the L2 stage said; `source`: the sending vnic (null: the underlay).
+  void Dispatch(const ForwardingTable& table, rte_mbuf** frames, uint16_t n, const NextHop* next,
+                const PacketKey* const* keys, VnicPort* source);
+  void Flood(const ForwardingTable& table, const NextHop& next, VnicPort* source, rte_mbuf* frame,
+             const PacketKey* key);
   // `opener`: the index of the local vnic that sent the frame, or `vnic`'s (see Pending).
   void Deliver(VnicPort* vnic, rte_mbuf* frame, const PacketKey* key, uint32_t opener);
-  void FlushDeliveries(const ForwardingTable& table);
+  void Encapsulate(const ForwardingTable& table, rte_mbuf* frame, const EncapTarget& target,
+                   VnicPort* source);
+  // The queued deliveries: per vnic, ingress filter then vnic tx.
+  void FlushDeliveries();
+  void FlushHandoffs();
+  void FlushEncap(const ForwardingTable& table);
   void FlushUnderlay(const ForwardingTable& table);
+  void SendOnUnderlay(const ForwardingTable& table, rte_mbuf* frame);
+
   // Filters frames of one vnic in one direction; keeps the passing ones, in order, and returns
   // how many. keys[i] is frames[i]'s parsed key, or null: such frames are parsed into `scratch`
   // (kBurst keys) and their keys[i] set. Frames and keys are compacted alike. `openers`: per
-  // frame, the vnic a flow it opens is charged to, or null for `vnic` (see FilterBurst).
-  uint16_t FilterFrames(VnicPort& vnic, const VnicSettings& settings, Direction direction,
-                        rte_mbuf** frames, const PacketKey** keys, uint16_t n, PacketKey* scratch,
-                        Stage stage, const uint32_t* openers = nullptr);
-  void Learn(const VniForwarding& vni, const uint8_t* mac, const VtepIp& vtep);
-  void Report(const LearnEvent& event, uint64_t dedup_key);
+  // frame, the vnic a flow it opens is charged to, or null for `vnic` (see DecideBurst).
+  uint16_t FilterFrames(VnicPort& vnic, Direction direction, rte_mbuf** frames,
+                        const PacketKey** keys, uint16_t n, PacketKey* scratch,
+                        const uint32_t* openers = nullptr);
+  // Keeps the frames whose fate is kKeep, in order, with their entries of the `parallel` arrays,
+  // and drops the others (charged to `vnic`, if any) as `stage`'s drops. Returns how many stay.
+  template <typename... Parallel>
+  uint16_t Sift(Stage stage, rte_mbuf** frames, uint16_t n, const DropReason* fate, VnicPort* vnic,
+                Parallel*... parallel);
   void MaybeResolve(const ForwardingTable& table, const VtepIp& vtep);
   void MaybeJoinGroups(const ForwardingTable& table);
 
@@ -139,18 +150,17 @@ class Worker {
   // A drop by `stage` (also counted in the stage's drops: the stages' drops add up to the
   // drops by reason).
   void DropAt(Stage stage, rte_mbuf* frame, DropReason reason, VnicPort* vnic = nullptr);
-  // Counts a stage's packets and cycles. Cycles spent in stages it called (encap inside lookup)
-  // are counted there, not twice: `nested_cycles_` collects them.
-  void Account(Stage stage, uint32_t packets, uint64_t start_tsc);
-  void AccountOuter(Stage stage, uint32_t packets, uint64_t start_tsc, uint64_t nested_before);
+  // Counts a stage's packets, drops and the cycles since `start`, once per burst; returns the
+  // time now, the next stage's start.
+  uint64_t Account(Stage stage, uint32_t packets, uint64_t start);
 
   const uint16_t id_;
   WorkerShared& shared_;
   WorkerCounters& counters_;
-  FilterWorker filter_;
+  FilterStage filter_;
+  L2Forwarding l2_;
   IdleWaiter idle_;
   uint64_t now_tsc_ = 0;
-  uint64_t nested_cycles_ = 0;
   uint32_t now_s_ = 0;
   uint16_t ip_id_ = 0;
 
@@ -164,12 +174,14 @@ class Worker {
 
   std::array<Pending, 256> pending_{};
   uint32_t pending_count_ = 0;
+  std::vector<HandoffQueue> handoffs_;  // by owner worker
+  uint32_t handoffs_waiting_ = 0;
+  EncapQueue encap_;
   std::array<rte_mbuf*, 64> underlay_tx_{};
   uint16_t underlay_tx_count_ = 0;
 
-  // Rate limits, direct-mapped: one report per (key, second).
-  std::array<std::pair<uint64_t, uint32_t>, 256> reported_{};
-  std::array<std::pair<uint64_t, uint32_t>, 64> arp_sent_{};  // (VtepHash, second)
+  // Rate limit, direct-mapped: one ARP request per (VTEP, second).
+  std::array<std::pair<uint64_t, uint32_t>, 64> arp_sent_{};
   uint64_t joined_version_ = 0;
   uint32_t joined_at_s_ = 0;
 };

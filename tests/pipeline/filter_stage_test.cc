@@ -24,8 +24,8 @@ class FilterStageTest : public ::testing::TestWithParam<bool> {
  protected:
   FilterStageTest() : engine_(&rcu_, {.jit = GetParam()}), worker_(WorkerConfig(1024)) {}
 
-  static FilterWorkerConfig WorkerConfig(uint32_t max_entries) {
-    FilterWorkerConfig config;
+  static FilterStageConfig WorkerConfig(uint32_t max_entries) {
+    FilterStageConfig config;
     config.conntrack.max_entries = max_entries;
     config.conntrack.ticks_per_second = kSecond;
     return config;
@@ -49,9 +49,9 @@ class FilterStageTest : public ::testing::TestWithParam<bool> {
     return builder;
   }
 
-  Verdict Filter(FilterWorker& worker, Direction direction, const PacketKey& key, uint64_t now) {
+  Verdict Filter(FilterStage& worker, Direction direction, const PacketKey& key, uint64_t now) {
     Verdict verdict;
-    FilterBurst(worker, *engine_.SlotOf("vm"), direction, &key, 1, &verdict, now);
+    worker.DecideBurst(*engine_.SlotOf("vm"), direction, &key, 1, &verdict, now);
     return verdict;
   }
   Verdict Filter(Direction direction, const PacketKey& key, uint64_t now = 0) {
@@ -60,7 +60,7 @@ class FilterStageTest : public ::testing::TestWithParam<bool> {
 
   RcuDomain rcu_{2};
   FilterEngine engine_;
-  FilterWorker worker_;
+  FilterStage worker_;
 };
 
 TEST_P(FilterStageTest, NoPolicyFailsClosedAndBypassPassesAll) {
@@ -217,11 +217,11 @@ TEST_P(FilterStageTest, EchoRepliesInOneBurstAreEachJudgedOnTheirOwnId) {
   PacketKey replies[2] = {Key::Icmp("192.0.2.1", "10.0.0.5", 0, 7).key,
                           Key::Icmp("192.0.2.1", "10.0.0.5", 0, 8).key};
   Verdict out[2];
-  FilterBurst(worker_, *engine_.SlotOf("vm"), kIn, replies, 2, out, 0);
+  worker_.DecideBurst(*engine_.SlotOf("vm"), kIn, replies, 2, out, 0);
   EXPECT_EQ(out[0], Verdict::kPassConntrack);
   EXPECT_EQ(out[1], Verdict::kDropNoRule);
   std::swap(replies[0], replies[1]);
-  FilterBurst(worker_, *engine_.SlotOf("vm"), kIn, replies, 2, out, 0);
+  worker_.DecideBurst(*engine_.SlotOf("vm"), kIn, replies, 2, out, 0);
   EXPECT_EQ(out[0], Verdict::kDropNoRule);
   EXPECT_EQ(out[1], Verdict::kPassConntrack);
 }
@@ -242,7 +242,7 @@ TEST_P(FilterStageTest, InvalidTcpFlagCombinationsAreDroppedEvenInAFlow) {
   // In one burst behind a packet of the same flow (the repeat path), too.
   PacketKey burst[2] = {syn.Flags(kTcpAck).key, syn.Flags(kTcpSyn | kTcpFin | kTcpAck).key};
   Verdict out[2];
-  FilterBurst(worker_, *engine_.SlotOf("vm"), kIn, burst, 2, out, 0);
+  worker_.DecideBurst(*engine_.SlotOf("vm"), kIn, burst, 2, out, 0);
   EXPECT_EQ(out[0], Verdict::kPassConntrack);
   EXPECT_EQ(out[1], Verdict::kDropNoRule);
 }
@@ -315,7 +315,7 @@ TEST_P(FilterStageTest, LosingTheAddressCutsTheFlowsTheVmOpenedFromIt) {
 TEST_P(FilterStageTest, AFullTableDropsNewFlowsAndKeepsTheTrackedOnes) {
   PolicyBuilder policy = WebServer();
   Apply(policy);
-  FilterWorker small(WorkerConfig(2));
+  FilterStage small(WorkerConfig(2));
   Key a = Key::Tcp("198.51.100.1", 1, "10.0.0.5", 80, kTcpSyn);
   Key b = Key::Tcp("198.51.100.2", 1, "10.0.0.5", 80, kTcpSyn);
   Key c = Key::Tcp("198.51.100.3", 1, "10.0.0.5", 80, kTcpSyn);
@@ -333,18 +333,18 @@ TEST_P(FilterStageTest, ImportedFlowsAreRecheckedAgainstThePolicyInForce) {
   Key http = Key::Tcp("198.51.100.7", 50000, "10.0.0.5", 80, kTcpSyn);
   Key dns = Key::Udp("10.0.0.5", 5353, "1.1.1.1", 53);  // not allowed by this policy
   ASSERT_EQ(Filter(kIn, http), Verdict::kPassRule);
-  FilterWorker other(WorkerConfig(1024));
+  FilterStage other(WorkerConfig(1024));
   // A flow the old host had, which this policy does not admit.
   PolicyBuilder permissive("old");
   permissive.VnicIp("10.0.0.5").Inbound(kProtoTcp, 80, 80, {"0.0.0.0/0"});
   ASSERT_TRUE(engine_.SetPolicy(permissive.Build()).ok());
   Verdict verdict;
-  FilterBurst(other, *engine_.SlotOf("old"), kOut, &dns.key, 1, &verdict, 0);
+  other.DecideBurst(*engine_.SlotOf("old"), kOut, &dns.key, 1, &verdict, 0);
   ASSERT_EQ(verdict, Verdict::kPassRule);
   std::string exported = worker_.conntrack().Export(engine_.SlotOf("vm")->vnic_index(), 0);
   std::string exported_dns = other.conntrack().Export(engine_.SlotOf("old")->vnic_index(), 0);
 
-  FilterWorker destination(WorkerConfig(1024));
+  FilterStage destination(WorkerConfig(1024));
   uint32_t vnic = engine_.SlotOf("vm")->vnic_index();
   ASSERT_TRUE(destination.conntrack().Import(exported, vnic, 0).ok());
   ASSERT_TRUE(destination.conntrack().Import(exported_dns, vnic, 0).ok());
@@ -362,7 +362,7 @@ TEST_P(FilterStageTest, BurstsDecideEachPacket) {
   }
   keys[5].family = 0;
   Verdict out[kMaxFilterBurst];
-  FilterBurst(worker_, *engine_.SlotOf("vm"), kIn, keys.data(), kMaxFilterBurst, out, 0);
+  worker_.DecideBurst(*engine_.SlotOf("vm"), kIn, keys.data(), kMaxFilterBurst, out, 0);
   for (int i = 0; i < kMaxFilterBurst; ++i) {
     Verdict expected = i == 5  ? Verdict::kDropMalformed
                        : i % 2 ? Verdict::kPassRule
@@ -415,10 +415,10 @@ TEST_P(FilterStageTest, BurstsWithRunsOfAFlowDecideAsPacketByPacket) {
                            kTcpAck, kTcpFin | kTcpAck, kTcpRst};
   std::mt19937 random(7);
   // No background reclaim: it runs once per call, and the two would reclaim at different paces.
-  FilterWorkerConfig config = WorkerConfig(1024);
+  FilterStageConfig config = WorkerConfig(1024);
   config.reclaim_slots_per_burst = 0;
-  FilterWorker bursts(config);
-  FilterWorker singles(config);
+  FilterStage bursts(config);
+  FilterStage singles(config);
   const FilterSlot& slot = *engine_.SlotOf("vm");
   uint64_t now = 0;
   int repeats = 0;
@@ -455,10 +455,10 @@ TEST_P(FilterStageTest, BurstsWithRunsOfAFlowDecideAsPacketByPacket) {
       repeats += static_cast<int>(run - 1);
     }
     Verdict burst_verdicts[kMaxFilterBurst];
-    FilterBurst(bursts, slot, direction, keys.data(), kMaxFilterBurst, burst_verdicts, now);
+    bursts.DecideBurst(slot, direction, keys.data(), kMaxFilterBurst, burst_verdicts, now);
     for (size_t i = 0; i < keys.size(); ++i) {
       Verdict single;
-      FilterBurst(singles, slot, direction, &keys[i], 1, &single, now);
+      singles.DecideBurst(slot, direction, &keys[i], 1, &single, now);
       ASSERT_EQ(burst_verdicts[i], single) << "round " << round << " packet " << i;
     }
     ASSERT_EQ(bursts.conntrack().size(), singles.conntrack().size()) << "round " << round;
