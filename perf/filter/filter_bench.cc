@@ -1,6 +1,6 @@
 // Filter benchmark: ns/packet and Mpps on one core for the interpreter, the JIT and rte_acl built
 // from the same rules; JIT compile latency; memory of a compiled filter; conntrack lookup and
-// insert at 10% and 90% fill; filter + conntrack hit through the worker's FilterBurst. Prints
+// insert at 10% and 90% fill; filter + conntrack hit through FilterStage::DecideBurst. Prints
 // figures and ratios, asserts nothing. `filter_bench --quick` runs smaller sizes for a smoke run.
 #include <rte_eal.h>
 #include <unistd.h>
@@ -231,7 +231,7 @@ ConntrackRow MeasureConntrack(int fill_percent, uint32_t max_entries) {
 }
 
 // The worker's whole security-group stage on packets of established flows (conntrack hits).
-double MeasureFilterBurstHit(int rule_count, int flows) {
+double MeasureDecideBurstHit(int rule_count, int flows) {
   RcuDomain rcu(1);
   FilterEngine engine(&rcu, {});
   BenchSet set = MakeBenchSet(rule_count, flows * 4, 99);
@@ -241,9 +241,9 @@ double MeasureFilterBurstHit(int rule_count, int flows) {
   if (!engine.SetPolicy(policy).ok()) throw std::runtime_error("bench policy refused");
   engine.WaitForCompiles(std::chrono::seconds(60));
   FilterSlot* slot = engine.SlotOf("vm");
-  FilterWorkerConfig config;
+  FilterStageConfig config;
   config.conntrack.max_entries = 1 << 18;
-  FilterWorker worker(config);
+  FilterStage worker(config);
   std::vector<PacketKey> established;
   Verdict verdict;
   for (PacketKey key : set.packets) {
@@ -251,7 +251,7 @@ double MeasureFilterBurstHit(int rule_count, int flows) {
     // A TCP flow picked up from an ACK: the same ACK again is in its window, where a flow opened
     // by a SYN would refuse its opener's ACKs before the peer's SYN-ACK.
     if (key.proto == kProtoTcp) key.tcp_flags = kTcpAck;
-    FilterBurst(worker, *slot, Direction::kInbound, &key, 1, &verdict, 1);
+    worker.DecideBurst(*slot, Direction::kInbound, &key, 1, &verdict, 1);
     if (verdict == Verdict::kPassRule) established.push_back(key);
   }
   Verdict out[kMaxFilterBurst];
@@ -259,7 +259,7 @@ double MeasureFilterBurstHit(int rule_count, int flows) {
   double ns = NsPerPacket(established.size(), 300, [&] {
     passed = 0;
     for (size_t i = 0; i + kMaxFilterBurst <= established.size(); i += kMaxFilterBurst) {
-      FilterBurst(worker, *slot, Direction::kInbound, &established[i], kMaxFilterBurst, out, 2);
+      worker.DecideBurst(*slot, Direction::kInbound, &established[i], kMaxFilterBurst, out, 2);
       for (Verdict v : out) passed += v == Verdict::kPassConntrack;
     }
   });
@@ -354,9 +354,9 @@ int Main(int argc, char** argv) {
   if (wanted("hit")) {
     int hit_rules = quick ? 100 : 1000;
     for (int flows : {1024, 65536}) {
-      double hit_ns = MeasureFilterBurstHit(hit_rules, flows);
+      double hit_ns = MeasureDecideBurstHit(hit_rules, flows);
       std::printf(
-          "\nFilterBurst on established flows (filter stage + conntrack hit + state update), %d "
+          "\nDecideBurst on established flows (filter stage + conntrack hit + state update), %d "
           "rules, %d flows, bursts of 32: %.1f ns/packet (%.2f Mpps)",
           hit_rules, flows, hit_ns, 1e3 / hit_ns);
     }
