@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 namespace butterfly {
 namespace {
@@ -16,45 +18,44 @@ LogSink g_sink = LogSink::kStderr;
 const char* g_ident = "butterfly";
 std::mutex g_stderr_mutex;
 
-int SyslogPriority(LogLevel level) {
-  switch (level) {
-    case LogLevel::kError:
-      return LOG_ERR;
-    case LogLevel::kWarning:
-      return LOG_WARNING;
-    case LogLevel::kInfo:
-      return LOG_INFO;
-    default:
-      return LOG_DEBUG;
+// The one list of levels: their names (command line, config, logs) and syslog priorities.
+struct LevelInfo {
+  LogLevel level;
+  std::string_view name;
+  int syslog_priority;
+};
+constexpr LevelInfo kLevels[] = {{LogLevel::kNone, "none", LOG_DEBUG},
+                                 {LogLevel::kError, "error", LOG_ERR},
+                                 {LogLevel::kWarning, "warning", LOG_WARNING},
+                                 {LogLevel::kInfo, "info", LOG_INFO},
+                                 {LogLevel::kDebug, "debug", LOG_DEBUG}};
+
+const LevelInfo* InfoOf(LogLevel level) {
+  for (const LevelInfo& info : kLevels) {
+    if (info.level == level) return &info;
   }
+  return nullptr;
+}
+
+int SyslogPriority(LogLevel level) {
+  const LevelInfo* info = InfoOf(level);
+  return info ? info->syslog_priority : LOG_DEBUG;
 }
 
 }  // namespace
 
 Result<LogLevel> ParseLogLevel(std::string_view name) {
-  if (name == "none") return LogLevel::kNone;
-  if (name == "error") return LogLevel::kError;
-  if (name == "warning") return LogLevel::kWarning;
-  if (name == "info") return LogLevel::kInfo;
-  if (name == "debug") return LogLevel::kDebug;
-  return Fail("log level '" + std::string(name) +
-              "' is not one of none, error, warning, info, debug");
+  std::string names;
+  for (const LevelInfo& info : kLevels) {
+    if (info.name == name) return info.level;
+    names += (names.empty() ? "" : ", ") + std::string(info.name);
+  }
+  return Fail("log level '" + std::string(name) + "' is not one of " + names);
 }
 
 const char* LogLevelName(LogLevel level) {
-  switch (level) {
-    case LogLevel::kNone:
-      return "none";
-    case LogLevel::kError:
-      return "error";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kDebug:
-      return "debug";
-  }
-  return "?";
+  const LevelInfo* info = InfoOf(level);
+  return info ? info->name.data() : "?";
 }
 
 void LogInit(const char* ident, LogSink sink, LogLevel level) {

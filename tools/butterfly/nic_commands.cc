@@ -30,27 +30,30 @@ bool ParseBoolWord(const std::string& option, const std::string& text) {
   UsageError(option + ": '" + text + "' is not true or false");
 }
 
+// The vnic types: the CLI's word and the API's enum name (both accepted).
+struct NicTypeWord {
+  MessageV0_NicType type;
+  const char* word;
+  const char* api_name;
+};
+constexpr NicTypeWord kNicTypes[] = {
+    {MessageV0_NicType_VHOST_USER_SERVER, "vhost", "VHOST_USER_SERVER"},
+    {MessageV0_NicType_TAP, "tap", "TAP"},
+    {MessageV0_NicType_BENCH, "bench", "BENCH"},
+    {MessageV0_NicType_VHOST_USER_CLIENT, "vhost-client", "VHOST_USER_CLIENT"}};
+
 MessageV0_NicType ParseType(const std::string& text) {
-  if (text == "vhost" || text == "VHOST_USER_SERVER") return MessageV0_NicType_VHOST_USER_SERVER;
-  if (text == "tap" || text == "TAP") return MessageV0_NicType_TAP;
-  if (text == "bench" || text == "BENCH") return MessageV0_NicType_BENCH;
-  if (text == "vhost-client" || text == "VHOST_USER_CLIENT") {
-    return MessageV0_NicType_VHOST_USER_CLIENT;
+  for (const NicTypeWord& type : kNicTypes) {
+    if (text == type.word || text == type.api_name) return type.type;
   }
   UsageError("--type: '" + text + "' is not vhost, tap, bench or vhost-client");
 }
 
 std::string TypeWord(MessageV0_NicType type) {
-  switch (type) {
-    case MessageV0_NicType_TAP:
-      return "tap";
-    case MessageV0_NicType_BENCH:
-      return "bench";
-    case MessageV0_NicType_VHOST_USER_CLIENT:
-      return "vhost-client";
-    default:
-      return "vhost";
+  for (const NicTypeWord& known : kNicTypes) {
+    if (known.type == type) return known.word;
   }
+  return "vhost";
 }
 
 std::string Join(const google::protobuf::RepeatedPtrField<std::string>& items) {
