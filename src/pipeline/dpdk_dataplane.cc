@@ -59,43 +59,10 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
         "dataplane: --packet-trace is accepted but not implemented in this version: no "
         "pcap is written");
   }
-  if (!config.vtep_ip.empty()) {
-    auto vtep = IpAddress::Parse(config.vtep_ip);
-    if (!vtep || vtep->IsUnspecified() || vtep->IsMulticast()) {
-      return Fail("--ip " + config.vtep_ip + ": not a unicast IPv4 or IPv6 address");
-    }
-    underlay_info_.ipv6 = !vtep->is_v4();
-    std::memcpy(underlay_info_.vtep_ip.data(), vtep->bytes.data(), underlay_info_.ipv6 ? 16 : 4);
-    UnderlayPortConfig port_config;
-    port_config.port = config.dpdk_port;
-    port_config.tx_queues = static_cast<uint16_t>(workers);
-    port_config.mtu = config.nic_mtu;
-    port_config.mtu_max = config.nic_mtu_max;
-    for (const char* option : {"--vdev", "-a", "--allow", "-b", "--block"}) {
-      if (config.dpdk_args.find(option) != std::string::npos) port_config.device_requested = true;
-    }
-    auto port = OpenUnderlayPort(port_config, pool_);
-    if (!port) return Error{port.error()};
-    underlay_ = *port;
-    underlay_info_.present = true;
-    underlay_info_.port = port->id;
-    underlay_info_.mac = port->mac;
-    underlay_info_.mtu = port->mtu;
-    underlay_info_.vxlan_port = config.vxlan_port;
-    underlay_info_.rx_queues = port->rx_queues;
-    LOG_INFO(
-        "underlay: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, VTEP %s, VXLAN "
-        "port %u",
-        port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2], port->mac[3],
-        port->mac[4], port->mac[5], port->mtu, config.vtep_ip.c_str(), config.vxlan_port);
-    if (underlay_info_.ipv6) {
-      LOG_INFO(
-          "underlay: VXLAN over IPv6; a VNI's broadcast and unknown traffic reaches remote "
-          "VTEPs only through its peers (vni peers set): the original's multicast groups are "
-          "IPv4");
-    }
-  } else {
+  if (config.vtep_ip.empty()) {
     LOG_WARNING("underlay: none (no --ip): vnics talk within this host only");
+  } else if (Status opened = OpenUnderlay(workers); !opened) {
+    return opened;
   }
 
   rcu_ = std::make_unique<RcuDomain>(workers);
@@ -147,6 +114,44 @@ Status DpdkDataplane::Init(const DaemonConfig& config) {
   workers_running_ = true;
   housekeeping_ = std::thread([this] { Housekeeping(); });
   LOG_INFO("dataplane: %s", Describe().c_str());
+  return Ok();
+}
+
+Status DpdkDataplane::OpenUnderlay(uint32_t workers) {
+  auto vtep = IpAddress::Parse(config_.vtep_ip);
+  if (!vtep || vtep->IsUnspecified() || vtep->IsMulticast()) {
+    return Fail("--ip " + config_.vtep_ip + ": not a unicast IPv4 or IPv6 address");
+  }
+  underlay_info_.ipv6 = !vtep->is_v4();
+  std::memcpy(underlay_info_.vtep_ip.data(), vtep->bytes.data(), underlay_info_.ipv6 ? 16 : 4);
+  UnderlayPortConfig port_config;
+  port_config.port = config_.dpdk_port;
+  port_config.tx_queues = static_cast<uint16_t>(workers);
+  port_config.mtu = config_.nic_mtu;
+  port_config.mtu_max = config_.nic_mtu_max;
+  for (const char* option : {"--vdev", "-a", "--allow", "-b", "--block"}) {
+    if (config_.dpdk_args.find(option) != std::string::npos) port_config.device_requested = true;
+  }
+  auto port = OpenUnderlayPort(port_config, pool_);
+  if (!port) return Error{port.error()};
+  underlay_ = *port;
+  underlay_info_.present = true;
+  underlay_info_.port = port->id;
+  underlay_info_.mac = port->mac;
+  underlay_info_.mtu = port->mtu;
+  underlay_info_.vxlan_port = config_.vxlan_port;
+  underlay_info_.rx_queues = port->rx_queues;
+  LOG_INFO(
+      "underlay: port %u (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x, MTU %u, VTEP %s, VXLAN "
+      "port %u",
+      port->id, port->name.c_str(), port->mac[0], port->mac[1], port->mac[2], port->mac[3],
+      port->mac[4], port->mac[5], port->mtu, config_.vtep_ip.c_str(), config_.vxlan_port);
+  if (underlay_info_.ipv6) {
+    LOG_INFO(
+        "underlay: VXLAN over IPv6; a VNI's broadcast and unknown traffic reaches remote "
+        "VTEPs only through its peers (vni peers set): the original's multicast groups are "
+        "IPv4");
+  }
   return Ok();
 }
 

@@ -48,6 +48,8 @@ class DpdkDataplane final : public Dataplane {
  private:
   DpdkDataplane() = default;
   Status Init(const DaemonConfig& config);
+  // Opens the underlay port for the VTEP of --ip, with a tx queue per worker.
+  Status OpenUnderlay(uint32_t workers);
   // Builds the forwarding table from the vnics and the FDB and publishes it. mutex_ held.
   void Rebuild();
   void Housekeeping();
