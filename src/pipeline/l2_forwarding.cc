@@ -18,17 +18,38 @@ bool L2Forwarding::NextHopMac(const ForwardingTable& table, const VtepIp& vtep, 
   return true;
 }
 
+namespace {
+
+void SetFlood(NextHop* next, uint32_t vni, const VniForwarding* forwarding) {
+  next->kind = NextHop::Kind::kFlood;
+  next->vni = vni;
+  next->forwarding = forwarding;
+}
+
+void SetVnic(NextHop* next, VnicPort* vnic) {
+  next->kind = NextHop::Kind::kVnic;
+  next->vnic = vnic;
+}
+
+void SetDrop(NextHop* next, DropReason reason) {
+  next->kind = NextHop::Kind::kDrop;
+  next->reason = reason;
+}
+
+}  // namespace
+
 void L2Forwarding::ToVtep(const ForwardingTable& table, uint32_t vni, const VtepIp& vtep,
                           NextHop* next) {
-  next->vtep = &vtep;
   if (!table.underlay.present) {
-    *next = {.kind = NextHop::Kind::kDrop, .reason = DropReason::kNoRoute};
-  } else if (NextHopMac(table, vtep, &next->next_hop_mac)) {
+    SetDrop(next, DropReason::kNoRoute);
+    return;
+  }
+  next->vtep = &vtep;
+  if (NextHopMac(table, vtep, &next->next_hop_mac)) {
     next->kind = NextHop::Kind::kVtep;
     next->vni = vni;
   } else {
-    next->kind = NextHop::Kind::kDrop;
-    next->reason = DropReason::kNoNeighbor;
+    SetDrop(next, DropReason::kNoNeighbor);
   }
 }
 
@@ -38,8 +59,10 @@ void L2Forwarding::FromVnic(const ForwardingTable& table, const VnicPort& source
   LastLocalRoute last;
   for (uint16_t i = 0; i < n; ++i) {
     const uint8_t* dst = EthernetOf(frames[i])->dst.data();
-    next[i] = {.kind = NextHop::Kind::kFlood, .vni = vni_id, .forwarding = vni};
-    if (IsMulticastMac(dst) || !vni) continue;
+    if (IsMulticastMac(dst) || !vni) {
+      SetFlood(&next[i], vni_id, vni);
+      continue;
+    }
     uint64_t key = MacKey(dst);
     VnicPort* local = last.vnic;
     if (key != last.mac) {
@@ -48,11 +71,13 @@ void L2Forwarding::FromVnic(const ForwardingTable& table, const VnicPort& source
       if (local) last = {key, local};
     }
     if (local == &source) {
-      next[i] = {.kind = NextHop::Kind::kDrop, .reason = DropReason::kNoRoute};  // to itself
+      SetDrop(&next[i], DropReason::kNoRoute);  // to itself
     } else if (local) {
-      next[i] = {.kind = NextHop::Kind::kVnic, .vnic = local};
+      SetVnic(&next[i], local);
     } else if (const RemoteMac* const* remote = vni->remote_macs.Find(key)) {
       ToVtep(table, vni_id, (*remote)->vtep, &next[i]);
+    } else {
+      SetFlood(&next[i], vni_id, vni);
     }
   }
 }
@@ -71,11 +96,14 @@ void L2Forwarding::FromUnderlay(const ForwardingTable& table, rte_mbuf* const* f
     if (!IsMulticastMac(ethernet->src.data())) {
       LearnRemoteMac(vni, ethernet->src.data(), tunnel.outer_src, now_s);
     }
-    // Broadcast, multicast or unknown: to the local vnics only (never back to the tunnel).
-    next[i] = {.kind = NextHop::Kind::kFlood, .vni = vni.vni, .forwarding = &vni};
-    if (IsMulticastMac(ethernet->dst.data())) continue;
-    if (VnicPort* const* local = vni.local_macs.Find(MacKey(ethernet->dst.data()))) {
-      next[i] = {.kind = NextHop::Kind::kVnic, .vnic = *local};
+    VnicPort* const* local = IsMulticastMac(ethernet->dst.data())
+                                 ? nullptr
+                                 : vni.local_macs.Find(MacKey(ethernet->dst.data()));
+    if (local) {
+      SetVnic(&next[i], *local);
+    } else {
+      // Broadcast, multicast or unknown: to the local vnics only (never back to the tunnel).
+      SetFlood(&next[i], vni.vni, &vni);
     }
   }
 }

@@ -19,17 +19,19 @@
 
 namespace butterfly {
 
+// Trivial on purpose: a burst's array of them is never zeroed, and the stage writes only the
+// fields its kind uses.
 struct NextHop {
   enum class Kind : uint8_t { kVnic, kVtep, kFlood, kDrop };
-  Kind kind = Kind::kDrop;
-  DropReason reason = DropReason::kNoRoute;  // kDrop
-  MacBytes next_hop_mac{};                   // kVtep: the underlay neighbour's or group's MAC
-  uint32_t vni = 0;                          // kVtep, kFlood
-  VnicPort* vnic = nullptr;                  // kVnic
-  // kFlood: the VNI's forwarding (null: nothing to flood to). kDrop: null.
-  const VniForwarding* forwarding = nullptr;
-  // kVtep; kDrop for kNoNeighbor: the VTEP whose MAC the worker must ask for.
-  const VtepIp* vtep = nullptr;
+  Kind kind;
+  DropReason reason;      // kDrop
+  MacBytes next_hop_mac;  // kVtep: the underlay neighbour's or group's MAC
+  uint32_t vni;           // kVtep, kFlood
+  VnicPort* vnic;         // kVnic
+  // kFlood: the VNI's forwarding (null: nothing to flood to).
+  const VniForwarding* forwarding;
+  // kVtep, and kDrop for kNoNeighbor: the VTEP (whose MAC the worker must ask for).
+  const VtepIp* vtep;
 };
 
 class L2Forwarding {

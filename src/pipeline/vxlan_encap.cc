@@ -88,12 +88,14 @@ std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, const VtepIp
 
 void VxlanEncapBurst(rte_mbuf* const* frames, uint16_t n, const EncapTarget* targets,
                      const UnderlayInfo& underlay, uint16_t* ip_id, DropReason* fate) {
+  uint16_t next_ip_id = *ip_id;
   for (uint16_t i = 0; i < n; ++i) {
     const EncapTarget& target = targets[i];
     std::optional<DropReason> reason =
-        VxlanEncap(frames[i], target.vni, *target.vtep, target.next_hop, underlay, (*ip_id)++);
+        VxlanEncap(frames[i], target.vni, *target.vtep, target.next_hop, underlay, next_ip_id++);
     fate[i] = reason ? *reason : kKeep;
   }
+  *ip_id = next_ip_id;
 }
 
 }  // namespace butterfly

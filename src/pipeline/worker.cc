@@ -195,7 +195,7 @@ uint32_t Worker::PollVnic(const ForwardingTable& table, VnicPort& vnic) {
     start = Account(Stage::kFilterEgress, filtered, start);
   }
 
-  NextHop next[kBurst];
+  NextHop* next = next_hops_.data();
   l2_.FromVnic(table, vnic, table.FindVni(settings.vni), settings.vni, frames, kept, next);
   Dispatch(table, frames, kept, next, keys, &vnic);
   Account(Stage::kL2Lookup, kept, start);
@@ -228,7 +228,7 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
     }
   }
   if (discovery_count > 0) {
-    ArpOutcome outcomes[kBurst];
+    ArpOutcome* outcomes = arp_outcomes_.data();
     HandleNeighborDiscoveryBurst(neighbor_discovery, discovery_count, table.underlay, outcomes);
     for (uint16_t i = 0; i < discovery_count; ++i) {
       if (outcomes[i].learn)
@@ -243,7 +243,7 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
   }
   if (tunnel_count == 0) return n;
 
-  DecapResult tunnels[kBurst];
+  DecapResult* tunnels = tunnels_.data();
   const VniForwarding* vnis[kBurst];
   DropReason fate[kBurst];
   VxlanDecapBurst(packets, tunnel_count, table, tunnels, vnis, fate);
@@ -252,7 +252,7 @@ uint32_t Worker::PollUnderlay(const ForwardingTable& table) {
   // A decapsulation's packets are the frames it decapsulated.
   start = Account(Stage::kVxlanDecap, decapsulated, start);
 
-  NextHop next[kBurst];
+  NextHop* next = next_hops_.data();
   l2_.FromUnderlay(table, packets, tunnels, vnis, decapsulated, now_s_, next);
   Dispatch(table, packets, decapsulated, next, nullptr, nullptr);
   Account(Stage::kL2Lookup, decapsulated, start);
@@ -398,13 +398,14 @@ void Worker::FlushEncap(const ForwardingTable& table) {
   uint64_t start = rte_rdtsc();
   DropReason fate[kQueueSize];
   VxlanEncapBurst(encap_.frames.data(), n, encap_.targets.data(), table.underlay, &ip_id_, fate);
+  if (underlay_tx_count_ + n > underlay_tx_.size()) FlushUnderlay(table);
   uint16_t dropped = 0;
   for (uint16_t i = 0; i < n; ++i) {
-    if (fate[i] != kKeep) {
+    if (fate[i] == kKeep) {
+      underlay_tx_[underlay_tx_count_++] = encap_.frames[i];
+    } else {
       Drop(encap_.frames[i], fate[i], encap_.sources[i]);
       ++dropped;
-    } else {
-      SendOnUnderlay(table, encap_.frames[i]);
     }
   }
   counters_.stages[static_cast<int>(Stage::kVxlanEncap)].drops.Add(dropped);

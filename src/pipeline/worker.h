@@ -26,6 +26,8 @@
 #include "pipeline/forwarding_table.h"
 #include "pipeline/idle_waiter.h"
 #include "pipeline/l2_forwarding.h"
+#include "pipeline/vtep_responder.h"
+#include "pipeline/vxlan_decap.h"
 #include "pipeline/vxlan_encap.h"
 
 namespace butterfly {
@@ -171,6 +173,11 @@ class Worker {
   // pending deliveries point into it): reset only once nothing is pending.
   std::array<PacketKey, 256> egress_keys_;
   uint32_t egress_keys_used_ = 0;
+  // A burst's next hops and what decapsulation found: members, so that no burst pays for
+  // initialising them (the stages write what is read).
+  std::array<NextHop, kBurst> next_hops_;
+  std::array<DecapResult, kBurst> tunnels_;
+  std::array<ArpOutcome, kBurst> arp_outcomes_;
 
   std::array<Pending, 256> pending_{};
   uint32_t pending_count_ = 0;
