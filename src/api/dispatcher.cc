@@ -35,27 +35,6 @@ proto::Messages ErrorAnswer(proto::Error::Code code) {
   return answer;
 }
 
-// The operations that change the state, by field number of MessageV0_Request.
-bool ChangesState(int operation) {
-  switch (operation) {
-    case MessageV0_Request::kNicAddFieldNumber:
-    case MessageV0_Request::kNicUpdateFieldNumber:
-    case MessageV0_Request::kNicDelFieldNumber:
-    case MessageV0_Request::kSgAddFieldNumber:
-    case MessageV0_Request::kSgDelFieldNumber:
-    case MessageV0_Request::kSgRuleAddFieldNumber:
-    case MessageV0_Request::kSgRuleDelFieldNumber:
-    case MessageV0_Request::kSgMemberAddFieldNumber:
-    case MessageV0_Request::kSgMemberDelFieldNumber:
-    case MessageV0_Request::kVniPeersSetFieldNumber:
-    case MessageV0_Request::kFdbAddFieldNumber:
-    case MessageV0_Request::kFdbDelFieldNumber:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // The operations a request sets (one, when it is valid).
 std::vector<const FieldDescriptor*> OperationsOf(const MessageV0_Request& request) {
   std::vector<const FieldDescriptor*> fields;
@@ -95,24 +74,6 @@ Status CheckStringsAreUtf8(const google::protobuf::Message& message, const std::
     }
   }
   return Ok();
-}
-
-// Reads whose answer depends on the model alone, so that it stays right until the next change
-// of state: security groups and the list of vnic ids. (nic_details carries link states, stats
-// move by themselves: those are never cached.)
-bool IsCachedRead(const MessageV0_Request& request) {
-  std::vector<const FieldDescriptor*> operations = OperationsOf(request);
-  if (operations.size() != 1) return false;
-  switch (operations[0]->number()) {
-    case MessageV0_Request::kNicListFieldNumber:
-    case MessageV0_Request::kSgListFieldNumber:
-    case MessageV0_Request::kSgDetailsFieldNumber:
-    case MessageV0_Request::kSgRuleListFieldNumber:
-    case MessageV0_Request::kSgMemberListFieldNumber:
-      return true;
-    default:
-      return false;
-  }
 }
 
 void AppendVarint(uint64_t value, std::string* out) {
@@ -159,8 +120,8 @@ bool IsStateChange(const proto::Message& message) {
   if (!message.has_message_0()) return false;
   const MessageV0& request = message.message_0();
   if (!request.IsInitialized() || !request.has_request()) return false;
-  std::vector<const FieldDescriptor*> operations = OperationsOf(request.request());
-  return operations.size() == 1 && ChangesState(operations[0]->number());
+  const Dispatcher::Operation* operation = Dispatcher::SoleOperation(request.request());
+  return operation && operation->effect == Dispatcher::Effect::kChange;
 }
 
 Dispatcher::Dispatcher(Controller& controller, DispatcherLimits limits)
@@ -298,9 +259,9 @@ std::string Dispatcher::HandleUncommitted(const proto::Messages& request) {
 bool Dispatcher::AnswerFromReadCache(const proto::Message& in, std::string* out) {
   if (!in.has_message_0()) return false;
   const MessageV0& request = in.message_0();
-  if (!request.IsInitialized() || !request.has_request() || !IsCachedRead(request.request())) {
-    return false;
-  }
+  if (!request.IsInitialized() || !request.has_request()) return false;
+  const Operation* operation = SoleOperation(request.request());
+  if (!operation || operation->effect != Effect::kCachedRead) return false;
   if (!IsValidUtf8(request.message_id()) || !CheckStringsAreUtf8(request.request(), "")) {
     return false;
   }
@@ -382,6 +343,48 @@ bool Dispatcher::HandleMessage(const proto::Message& in, proto::Message* out) {
   return true;
 }
 
+const Dispatcher::Operation* Dispatcher::FindOperation(int field) {
+  using Request = MessageV0_Request;
+  // Every operation of the API, declared once. nic_details (link states) and the stats (they
+  // move by themselves) are reads that are never cached.
+  static constexpr Operation kOperations[] = {
+      {Request::kNicAddFieldNumber, &Dispatcher::NicAdd, Effect::kChange},
+      {Request::kNicUpdateFieldNumber, &Dispatcher::NicUpdate, Effect::kChange},
+      {Request::kNicDelFieldNumber, &Dispatcher::NicDel, Effect::kChange},
+      {Request::kNicListFieldNumber, &Dispatcher::NicList, Effect::kCachedRead},
+      {Request::kNicDetailsFieldNumber, &Dispatcher::NicDetails, Effect::kRead},
+      {Request::kNicExportFieldNumber, &Dispatcher::NicExport, Effect::kRead},
+      {Request::kNicStatsFieldNumber, &Dispatcher::NicStats, Effect::kRead},
+      {Request::kSgAddFieldNumber, &Dispatcher::SgAdd, Effect::kChange},
+      {Request::kSgDelFieldNumber, &Dispatcher::SgDel, Effect::kChange},
+      {Request::kSgListFieldNumber, &Dispatcher::SgList, Effect::kCachedRead},
+      {Request::kSgDetailsFieldNumber, &Dispatcher::SgDetails, Effect::kCachedRead},
+      {Request::kSgRuleAddFieldNumber, &Dispatcher::SgRuleAdd, Effect::kChange},
+      {Request::kSgRuleDelFieldNumber, &Dispatcher::SgRuleDel, Effect::kChange},
+      {Request::kSgRuleListFieldNumber, &Dispatcher::SgRuleList, Effect::kCachedRead},
+      {Request::kSgMemberAddFieldNumber, &Dispatcher::SgMemberAdd, Effect::kChange},
+      {Request::kSgMemberDelFieldNumber, &Dispatcher::SgMemberDel, Effect::kChange},
+      {Request::kSgMemberListFieldNumber, &Dispatcher::SgMemberList, Effect::kCachedRead},
+      {Request::kAppStatusFieldNumber, &Dispatcher::AppStatus, Effect::kRead},
+      {Request::kAppQuitFieldNumber, &Dispatcher::AppQuit, Effect::kRead},
+      {Request::kAppConfigFieldNumber, &Dispatcher::AppConfig, Effect::kRead},
+      {Request::kDpStatsFieldNumber, &Dispatcher::DpStats, Effect::kRead},
+      {Request::kVniPeersSetFieldNumber, &Dispatcher::VniPeersSet, Effect::kChange},
+      {Request::kFdbAddFieldNumber, &Dispatcher::FdbAdd, Effect::kChange},
+      {Request::kFdbDelFieldNumber, &Dispatcher::FdbDel, Effect::kChange},
+      {Request::kFdbListFieldNumber, &Dispatcher::FdbList, Effect::kRead},
+  };
+  for (const Operation& operation : kOperations) {
+    if (operation.field == field) return &operation;
+  }
+  return nullptr;
+}
+
+const Dispatcher::Operation* Dispatcher::SoleOperation(const MessageV0_Request& request) {
+  std::vector<const FieldDescriptor*> fields = OperationsOf(request);
+  return fields.size() == 1 ? FindOperation(fields[0]->number()) : nullptr;
+}
+
 bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Response* response) {
   std::vector<const FieldDescriptor*> fields = OperationsOf(request);
   if (fields.size() != 1) {
@@ -393,244 +396,241 @@ bool Dispatcher::HandleRequest(const MessageV0_Request& request, MessageV0_Respo
                                                   " operations (" + names + "); set exactly one"));
     return false;
   }
-  const Model& model = controller_.model();
-  Status status;
-  bool changes_state = ChangesState(fields[0]->number());
-
-  switch (fields[0]->number()) {
-    case MessageV0_Request::kNicAddFieldNumber: {
-      auto vnic = VnicFromProto(request.nic_add());
-      if (!vnic) {
-        status = Error{vnic.error()};
-        break;
-      }
-      std::string id = vnic->id;
-      std::optional<Vnic> previous;
-      if (const Vnic* existing = model.FindVnic(id)) previous = *existing;
-      auto path = controller_.AddVnic(std::move(*vnic));
-      if (!path) {
-        status = Error{path.error()};
-        break;
-      }
-      if (request.nic_add().has_fw_data()) {
-        const Vnic& added = *model.FindVnic(id);
-        if (auto imported =
-                controller_.dataplane().ImportFlows(added, request.nic_add().fw_data().data());
-            !imported) {
-          // All or nothing: a vnic this call created goes away again, one it updated gets its
-          // previous content back.
-          if (!previous) {
-            (void)controller_.RemoveVnic(id);
-          } else if (auto restored = controller_.AddVnic(*previous); !restored) {
-            LOG_ERROR("nic %s: could not restore it after a failed import: %s", id.c_str(),
-                      restored.error().c_str());
-          }
-          status = Fail("nic " + id + ": fw_data: " + imported.error());
-          break;
-        }
-      }
-      response->mutable_nic_add()->set_path(*path);
-      break;
-    }
-    case MessageV0_Request::kNicUpdateFieldNumber: {
-      auto update = VnicUpdateFromProto(request.nic_update());
-      status = update ? controller_.UpdateVnic(*update) : Status(Error{update.error()});
-      break;
-    }
-    case MessageV0_Request::kNicDelFieldNumber:
-      status = controller_.RemoveVnic(request.nic_del());
-      break;
-    case MessageV0_Request::kNicListFieldNumber:
-      for (const auto& [id, vnic] : model.vnics()) response->add_nic_list(id);
-      break;
-    case MessageV0_Request::kNicDetailsFieldNumber: {
-      const std::string& id = request.nic_details();
-      auto add = [&](const Vnic& vnic) {
-        MessageV0_Nic* nic = response->add_nic_details();
-        *nic = VnicToProto(vnic, controller_.PathOf(vnic));
-        VnicLink link = controller_.dataplane().Link(vnic);
-        nic->mutable_state()->set_link(link.state);
-        if (!link.detail.empty()) nic->mutable_state()->set_detail(link.detail);
-      };
-      if (id.empty()) {
-        for (const auto& [vnic_id, vnic] : model.vnics()) add(vnic);
-      } else if (const Vnic* vnic = model.FindVnic(id)) {
-        add(*vnic);
-      } else {
-        status = Fail("nic " + id + ": no such nic");
-      }
-      break;
-    }
-    case MessageV0_Request::kNicExportFieldNumber: {
-      const Vnic* vnic = model.FindVnic(request.nic_export());
-      if (!vnic) {
-        status = Fail("nic " + request.nic_export() + ": no such nic");
-        break;
-      }
-      auto flows = controller_.dataplane().ExportFlows(*vnic);
-      if (!flows) {
-        status = Fail("nic " + vnic->id + ": " + flows.error());
-        break;
-      }
-      response->mutable_nic_export()->mutable_fw_data()->set_data(*flows);
-      break;
-    }
-    case MessageV0_Request::kNicStatsFieldNumber: {
-      const Vnic* vnic = model.FindVnic(request.nic_stats());
-      if (!vnic) {
-        status = Fail("nic " + request.nic_stats() + ": no such nic");
-        break;
-      }
-      CountersToProto(controller_.dataplane().Counters(*vnic), response->mutable_nic_stats());
-      break;
-    }
-    case MessageV0_Request::kSgAddFieldNumber: {
-      auto sg = SgFromProto(request.sg_add());
-      status = sg ? controller_.PutSecurityGroup(*sg) : Status(Error{sg.error()});
-      break;
-    }
-    case MessageV0_Request::kSgDelFieldNumber:
-      status = controller_.RemoveSecurityGroup(request.sg_del());
-      break;
-    case MessageV0_Request::kSgListFieldNumber:
-      for (const auto& [id, sg] : model.security_groups()) response->add_sg_list(id);
-      break;
-    case MessageV0_Request::kSgRuleAddFieldNumber: {
-      const auto& add = request.sg_rule_add();
-      auto rule = RuleFromProto(add.rule());
-      status = rule ? controller_.AddRule(add.sg_id(), *rule)
-                    : Status(Fail("sg " + add.sg_id() + ": " + rule.error()));
-      break;
-    }
-    case MessageV0_Request::kSgRuleDelFieldNumber: {
-      const auto& del = request.sg_rule_del();
-      auto rule = RuleFromProto(del.rule());
-      status = rule ? controller_.RemoveRule(del.sg_id(), *rule)
-                    : Status(Fail("sg " + del.sg_id() + ": " + rule.error()));
-      break;
-    }
-    case MessageV0_Request::kSgRuleListFieldNumber: {
-      const SecurityGroup* sg = model.FindSg(request.sg_rule_list());
-      if (!sg) {
-        status = Fail("sg " + request.sg_rule_list() + ": no such security group");
-        break;
-      }
-      for (const Rule& rule : sg->rules()) *response->add_sg_rule_list() = RuleToProto(rule);
-      break;
-    }
-    case MessageV0_Request::kSgMemberAddFieldNumber:
-    case MessageV0_Request::kSgMemberDelFieldNumber: {
-      bool add = fields[0]->number() == MessageV0_Request::kSgMemberAddFieldNumber;
-      const std::string& sg_id =
-          add ? request.sg_member_add().sg_id() : request.sg_member_del().sg_id();
-      const std::string& text =
-          add ? request.sg_member_add().member() : request.sg_member_del().member();
-      auto member = IpAddress::Parse(text);
-      if (!member) {
-        status = Fail("sg " + sg_id + ": member " + member.error());
-        break;
-      }
-      status =
-          add ? controller_.AddMember(sg_id, *member) : controller_.RemoveMember(sg_id, *member);
-      break;
-    }
-    case MessageV0_Request::kSgMemberListFieldNumber: {
-      const SecurityGroup* sg = model.FindSg(request.sg_member_list());
-      if (!sg) {
-        status = Fail("sg " + request.sg_member_list() + ": no such security group");
-        break;
-      }
-      for (const IpAddress& member : sg->members()) response->add_sg_member_list(member.ToString());
-      break;
-    }
-    case MessageV0_Request::kSgDetailsFieldNumber: {
-      const std::string& id = request.sg_details();
-      if (id.empty()) {
-        for (const auto& [sg_id, sg] : model.security_groups()) {
-          *response->add_sg_details() = SgToProto(sg);
-        }
-      } else if (const SecurityGroup* sg = model.FindSg(id)) {
-        *response->add_sg_details() = SgToProto(*sg);
-      } else {
-        status = Fail("sg " + id + ": no such security group");
-      }
-      break;
-    }
-    case MessageV0_Request::kAppStatusFieldNumber:
-      AppStatus(response->mutable_app_status());
-      break;
-    case MessageV0_Request::kAppQuitFieldNumber:
-      LOG_INFO("api: app_quit received, stopping");
-      quit_requested_ = true;
-      break;
-    case MessageV0_Request::kAppConfigFieldNumber: {
-      if (request.app_config().has_log_level()) {
-        auto level = ParseLogLevel(request.app_config().log_level());
-        if (!level) {
-          status = Error{level.error()};
-          break;
-        }
-        SetLogLevel(*level);
-        LOG_INFO("api: log level set to %s", LogLevelName(*level));
-      }
-      break;
-    }
-    case MessageV0_Request::kDpStatsFieldNumber:
-      DataplaneStatsToProto(controller_.dataplane(), response->mutable_dp_stats());
-      break;
-    case MessageV0_Request::kVniPeersSetFieldNumber: {
-      const auto& request_peers = request.vni_peers_set();
-      std::vector<IpAddress> peers;
-      bool clear = request_peers.peer_size() == 1 && request_peers.peer(0).empty();
-      for (int i = 0; i < request_peers.peer_size() && !clear; ++i) {
-        auto peer = IpAddress::Parse(request_peers.peer(i));
-        if (!peer) {
-          status = Fail("vni " + std::to_string(request_peers.vni()) + ": peer " + peer.error());
-          break;
-        }
-        peers.push_back(*peer);
-      }
-      if (status) status = controller_.SetVniPeers(request_peers.vni(), peers);
-      break;
-    }
-    case MessageV0_Request::kFdbAddFieldNumber:
-    case MessageV0_Request::kFdbDelFieldNumber: {
-      bool add = fields[0]->number() == MessageV0_Request::kFdbAddFieldNumber;
-      const MessageV0_FdbEntry& entry = add ? request.fdb_add() : request.fdb_del();
-      std::string where = "fdb vni " + std::to_string(entry.vni()) + ": ";
-      auto mac = MacAddress::Parse(entry.mac());
-      if (!mac) {
-        status = Fail(where + "mac " + mac.error());
-        break;
-      }
-      if (!add) {
-        status = controller_.RemoveStaticMac(entry.vni(), *mac);
-        break;
-      }
-      auto vtep = IpAddress::Parse(entry.vtep());
-      status = vtep ? controller_.AddStaticMac(entry.vni(), *mac, *vtep)
-                    : Status(Fail(where + "vtep " + vtep.error()));
-      break;
-    }
-    case MessageV0_Request::kFdbListFieldNumber:
-      FdbToProto(controller_, request.fdb_list(), response);
-      break;
-    default:
-      status = Fail("request field " + fields[0]->name() + " is not handled");
-  }
+  const FieldDescriptor* field = fields[0];
+  const Operation* operation = FindOperation(field->number());
+  Status status = operation ? (this->*operation->handle)(request, response)
+                            : Fail("request field " + field->name() + " is not handled");
   SetStatus(response, status);
-  if (!status.ok())
-    LOG_INFO("api: %s failed: %s", fields[0]->name().c_str(), status.error().c_str());
-  return changes_state && status.ok();
+  if (!status.ok()) LOG_INFO("api: %s failed: %s", field->name().c_str(), status.error().c_str());
+  return operation && operation->effect == Effect::kChange && status.ok();
 }
 
-void Dispatcher::AppStatus(MessageV0_AppStatusRes* status) const {
+namespace {
+
+// The vnic a request names, or the error that says it is missing.
+Result<const Vnic*> ExistingVnic(const Model& model, const std::string& id) {
+  if (const Vnic* vnic = model.FindVnic(id)) return vnic;
+  return Fail("nic " + id + ": no such nic");
+}
+
+// The security group a request names, or the error that says it is missing.
+Result<const SecurityGroup*> ExistingSg(const Model& model, const std::string& id) {
+  if (const SecurityGroup* sg = model.FindSg(id)) return sg;
+  return Fail("sg " + id + ": no such security group");
+}
+
+// The member address of an sg_member_add or sg_member_del, or the error that names its group.
+Result<IpAddress> ParseMember(const std::string& sg_id, const std::string& member) {
+  auto address = IpAddress::Parse(member);
+  if (!address) return Fail("sg " + sg_id + ": member " + address.error());
+  return address;
+}
+
+// The rule of an sg_rule_add or sg_rule_del, or the error that names its group.
+Result<Rule> ParseRule(const std::string& sg_id, const MessageV0_Rule& rule) {
+  auto parsed = RuleFromProto(rule);
+  if (!parsed) return Fail("sg " + sg_id + ": " + parsed.error());
+  return parsed;
+}
+
+// The MAC address of an fdb_add or fdb_del, or the error that names its VNI.
+Result<MacAddress> ParseFdbMac(const MessageV0_FdbEntry& entry) {
+  auto mac = MacAddress::Parse(entry.mac());
+  if (!mac) return Fail("fdb vni " + std::to_string(entry.vni()) + ": mac " + mac.error());
+  return mac;
+}
+
+}  // namespace
+
+Status Dispatcher::NicAdd(const MessageV0_Request& request, MessageV0_Response* response) {
+  const MessageV0_Nic& nic = request.nic_add();
+  auto vnic = VnicFromProto(nic);
+  if (!vnic) return Error{vnic.error()};
+  auto path = nic.has_fw_data()
+                  ? controller_.AddVnicWithFlows(std::move(*vnic), nic.fw_data().data())
+                  : controller_.AddVnic(std::move(*vnic));
+  if (!path) return Error{path.error()};
+  response->mutable_nic_add()->set_path(*path);
+  return Ok();
+}
+
+Status Dispatcher::NicUpdate(const MessageV0_Request& request, MessageV0_Response*) {
+  auto update = VnicUpdateFromProto(request.nic_update());
+  return update ? controller_.UpdateVnic(*update) : Status(Error{update.error()});
+}
+
+Status Dispatcher::NicDel(const MessageV0_Request& request, MessageV0_Response*) {
+  return controller_.RemoveVnic(request.nic_del());
+}
+
+Status Dispatcher::NicList(const MessageV0_Request&, MessageV0_Response* response) {
+  for (const auto& [id, vnic] : controller_.model().vnics()) response->add_nic_list(id);
+  return Ok();
+}
+
+Status Dispatcher::NicDetails(const MessageV0_Request& request, MessageV0_Response* response) {
+  auto add = [&](const Vnic& vnic) {
+    MessageV0_Nic* nic = response->add_nic_details();
+    *nic = VnicToProto(vnic, controller_.PathOf(vnic));
+    VnicLink link = controller_.Link(vnic);
+    nic->mutable_state()->set_link(link.state);
+    if (!link.detail.empty()) nic->mutable_state()->set_detail(link.detail);
+  };
+  const std::string& id = request.nic_details();
+  if (id.empty()) {
+    for (const auto& [vnic_id, vnic] : controller_.model().vnics()) add(vnic);
+    return Ok();
+  }
+  auto vnic = ExistingVnic(controller_.model(), id);
+  if (!vnic) return Error{vnic.error()};
+  add(**vnic);
+  return Ok();
+}
+
+Status Dispatcher::NicExport(const MessageV0_Request& request, MessageV0_Response* response) {
+  auto vnic = ExistingVnic(controller_.model(), request.nic_export());
+  if (!vnic) return Error{vnic.error()};
+  auto flows = controller_.ExportFlows(**vnic);
+  if (!flows) return Fail("nic " + (*vnic)->id + ": " + flows.error());
+  response->mutable_nic_export()->mutable_fw_data()->set_data(*flows);
+  return Ok();
+}
+
+Status Dispatcher::NicStats(const MessageV0_Request& request, MessageV0_Response* response) {
+  auto vnic = ExistingVnic(controller_.model(), request.nic_stats());
+  if (!vnic) return Error{vnic.error()};
+  CountersToProto(controller_.Counters(**vnic), response->mutable_nic_stats());
+  return Ok();
+}
+
+Status Dispatcher::SgAdd(const MessageV0_Request& request, MessageV0_Response*) {
+  auto sg = SgFromProto(request.sg_add());
+  return sg ? controller_.PutSecurityGroup(*sg) : Status(Error{sg.error()});
+}
+
+Status Dispatcher::SgDel(const MessageV0_Request& request, MessageV0_Response*) {
+  return controller_.RemoveSecurityGroup(request.sg_del());
+}
+
+Status Dispatcher::SgList(const MessageV0_Request&, MessageV0_Response* response) {
+  for (const auto& [id, sg] : controller_.model().security_groups()) response->add_sg_list(id);
+  return Ok();
+}
+
+Status Dispatcher::SgDetails(const MessageV0_Request& request, MessageV0_Response* response) {
+  const std::string& id = request.sg_details();
+  if (id.empty()) {
+    for (const auto& [sg_id, sg] : controller_.model().security_groups()) {
+      *response->add_sg_details() = SgToProto(sg);
+    }
+    return Ok();
+  }
+  auto sg = ExistingSg(controller_.model(), id);
+  if (!sg) return Error{sg.error()};
+  *response->add_sg_details() = SgToProto(**sg);
+  return Ok();
+}
+
+Status Dispatcher::SgRuleAdd(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_SgRuleAddReq& add = request.sg_rule_add();
+  auto rule = ParseRule(add.sg_id(), add.rule());
+  return rule ? controller_.AddRule(add.sg_id(), *rule) : Status(Error{rule.error()});
+}
+
+Status Dispatcher::SgRuleDel(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_SgRuleDelReq& del = request.sg_rule_del();
+  auto rule = ParseRule(del.sg_id(), del.rule());
+  return rule ? controller_.RemoveRule(del.sg_id(), *rule) : Status(Error{rule.error()});
+}
+
+Status Dispatcher::SgRuleList(const MessageV0_Request& request, MessageV0_Response* response) {
+  auto sg = ExistingSg(controller_.model(), request.sg_rule_list());
+  if (!sg) return Error{sg.error()};
+  for (const Rule& rule : (*sg)->rules()) *response->add_sg_rule_list() = RuleToProto(rule);
+  return Ok();
+}
+
+Status Dispatcher::SgMemberAdd(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_SgMemberAddReq& add = request.sg_member_add();
+  auto member = ParseMember(add.sg_id(), add.member());
+  return member ? controller_.AddMember(add.sg_id(), *member) : Status(Error{member.error()});
+}
+
+Status Dispatcher::SgMemberDel(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_SgMemberDelReq& del = request.sg_member_del();
+  auto member = ParseMember(del.sg_id(), del.member());
+  return member ? controller_.RemoveMember(del.sg_id(), *member) : Status(Error{member.error()});
+}
+
+Status Dispatcher::SgMemberList(const MessageV0_Request& request, MessageV0_Response* response) {
+  auto sg = ExistingSg(controller_.model(), request.sg_member_list());
+  if (!sg) return Error{sg.error()};
+  for (const IpAddress& member : (*sg)->members()) response->add_sg_member_list(member.ToString());
+  return Ok();
+}
+
+Status Dispatcher::AppStatus(const MessageV0_Request&, MessageV0_Response* response) {
+  MessageV0_AppStatusRes* status = response->mutable_app_status();
   status->set_start_date(static_cast<uint64_t>(start_date_));
   status->set_current_date(static_cast<uint64_t>(std::time(nullptr)));
   status->set_request_counter(request_counter_);
   status->set_graph_dot(StatusGraphDot(controller_));
   status->set_version(kButterflyVersion);
-  status->set_dataplane(controller_.dataplane().Describe());
+  status->set_dataplane(controller_.DataplaneDescription());
+  return Ok();
+}
+
+Status Dispatcher::AppQuit(const MessageV0_Request&, MessageV0_Response*) {
+  LOG_INFO("api: app_quit received, stopping");
+  quit_requested_ = true;
+  return Ok();
+}
+
+Status Dispatcher::AppConfig(const MessageV0_Request& request, MessageV0_Response*) {
+  if (!request.app_config().has_log_level()) return Ok();
+  auto level = ParseLogLevel(request.app_config().log_level());
+  if (!level) return Error{level.error()};
+  SetLogLevel(*level);
+  LOG_INFO("api: log level set to %s", LogLevelName(*level));
+  return Ok();
+}
+
+Status Dispatcher::DpStats(const MessageV0_Request&, MessageV0_Response* response) {
+  DataplaneStatsToProto(controller_, response->mutable_dp_stats());
+  return Ok();
+}
+
+Status Dispatcher::VniPeersSet(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_VniPeers& set = request.vni_peers_set();
+  // A lone empty peer clears the list.
+  bool clear = set.peer_size() == 1 && set.peer(0).empty();
+  std::vector<IpAddress> peers;
+  for (int i = 0; i < set.peer_size() && !clear; ++i) {
+    auto peer = IpAddress::Parse(set.peer(i));
+    if (!peer) return Fail("vni " + std::to_string(set.vni()) + ": peer " + peer.error());
+    peers.push_back(*peer);
+  }
+  return controller_.SetVniPeers(set.vni(), peers);
+}
+
+Status Dispatcher::FdbAdd(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_FdbEntry& entry = request.fdb_add();
+  auto mac = ParseFdbMac(entry);
+  if (!mac) return Error{mac.error()};
+  auto vtep = IpAddress::Parse(entry.vtep());
+  if (!vtep) return Fail("fdb vni " + std::to_string(entry.vni()) + ": vtep " + vtep.error());
+  return controller_.AddStaticMac(entry.vni(), *mac, *vtep);
+}
+
+Status Dispatcher::FdbDel(const MessageV0_Request& request, MessageV0_Response*) {
+  const MessageV0_FdbEntry& entry = request.fdb_del();
+  auto mac = ParseFdbMac(entry);
+  return mac ? controller_.RemoveStaticMac(entry.vni(), *mac) : Status(Error{mac.error()});
+}
+
+Status Dispatcher::FdbList(const MessageV0_Request& request, MessageV0_Response* response) {
+  FdbToProto(controller_, request.fdb_list(), response);
+  return Ok();
 }
 
 }  // namespace butterfly

@@ -90,8 +90,59 @@ class Dispatcher {
   static std::string InternalErrorAnswer();
   // True when the message changed the state.
   bool HandleMessage(const proto::Message& in, proto::Message* out);
+  // True when the request changed the state.
   bool HandleRequest(const MessageV0_Request& request, MessageV0_Response* response);
-  void AppStatus(MessageV0_AppStatusRes* status) const;
+
+  // What an operation does besides answering.
+  enum class Effect {
+    kRead,
+    // A read whose answer depends on the model alone, so it stays right until the next change
+    // of state (read_cache_).
+    kCachedRead,
+    // A change of state, recorded in the journal for a replay to repeat.
+    kChange,
+  };
+  using Handler = Status (Dispatcher::*)(const MessageV0_Request& request,
+                                         MessageV0_Response* response);
+  // One operation of the API: the field of MessageV0_Request that asks for it.
+  struct Operation {
+    int field;
+    Handler handle;
+    Effect effect;
+  };
+  // The operation of a field of MessageV0_Request, from the one table that declares them all;
+  // nothing for a field none serves.
+  static const Operation* FindOperation(int field);
+  // The one operation `request` asks for; nothing when it sets none, several, or one none serves.
+  static const Operation* SoleOperation(const MessageV0_Request& request);
+  friend bool IsStateChange(const proto::Message& message);  // reads the table
+
+  // The operations, each answering its field of the request in `response`.
+  Status NicAdd(const MessageV0_Request& request, MessageV0_Response* response);
+  Status NicUpdate(const MessageV0_Request& request, MessageV0_Response* response);
+  Status NicDel(const MessageV0_Request& request, MessageV0_Response* response);
+  Status NicList(const MessageV0_Request& request, MessageV0_Response* response);
+  Status NicDetails(const MessageV0_Request& request, MessageV0_Response* response);
+  Status NicExport(const MessageV0_Request& request, MessageV0_Response* response);
+  Status NicStats(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgAdd(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgDel(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgList(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgDetails(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgRuleAdd(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgRuleDel(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgRuleList(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgMemberAdd(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgMemberDel(const MessageV0_Request& request, MessageV0_Response* response);
+  Status SgMemberList(const MessageV0_Request& request, MessageV0_Response* response);
+  Status AppStatus(const MessageV0_Request& request, MessageV0_Response* response);
+  Status AppQuit(const MessageV0_Request& request, MessageV0_Response* response);
+  Status AppConfig(const MessageV0_Request& request, MessageV0_Response* response);
+  Status DpStats(const MessageV0_Request& request, MessageV0_Response* response);
+  Status VniPeersSet(const MessageV0_Request& request, MessageV0_Response* response);
+  Status FdbAdd(const MessageV0_Request& request, MessageV0_Response* response);
+  Status FdbDel(const MessageV0_Request& request, MessageV0_Response* response);
+  Status FdbList(const MessageV0_Request& request, MessageV0_Response* response);
 
   Controller& controller_;
   DispatcherLimits limits_;

@@ -222,9 +222,9 @@ void CountersToProto(const VnicCounters& counters, MessageV0_NicStats* stats) {
   }
 }
 
-void DataplaneStatsToProto(const Dataplane& dataplane, MessageV0_DataplaneStats* stats) {
-  stats->set_description(dataplane.Describe());
-  std::optional<DataplaneStats> counters = dataplane.Stats();
+void DataplaneStatsToProto(const Controller& controller, MessageV0_DataplaneStats* stats) {
+  stats->set_description(controller.DataplaneDescription());
+  std::optional<DataplaneStats> counters = controller.Stats();
   if (!counters) return;
   stats->set_tsc_hz(counters->tsc_hz);
   for (const WorkerStats& worker : counters->workers) {
@@ -280,7 +280,7 @@ void FdbToProto(const Controller& controller, const MessageV0_FdbListReq& reques
     entry->set_vtep(vtep.ToString());
     entry->set_kind("static");
   }
-  for (const LearnedMac& learned : controller.dataplane().LearnedMacs()) {
+  for (const LearnedMac& learned : controller.LearnedMacs()) {
     if (!wanted(learned.vni)) continue;
     MessageV0_FdbEntry* entry = response->add_fdb_list();
     entry->set_vni(learned.vni);
@@ -298,7 +298,7 @@ void FdbToProto(const Controller& controller, const MessageV0_FdbListReq& reques
     auto peers = model.vni_peers().find(vni);
     if (peers != model.vni_peers().end()) {
       for (const IpAddress& peer : peers->second) out->add_peer(peer.ToString());
-    } else if (controller.dataplane().VtepFamily() != IpFamily::kV6) {
+    } else if (controller.VtepFamily() != IpFamily::kV6) {
       // An IPv6 underlay has no group: without peers, nothing floods to remote VTEPs.
       out->set_multicast_group(IpAddress::V4(0xe6000000u | vni).ToString());
     }

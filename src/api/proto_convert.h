@@ -24,7 +24,7 @@ Result<SecurityGroup> SgFromProto(const MessageV0_Sg& sg);
 MessageV0_Sg SgToProto(const SecurityGroup& sg);
 
 void CountersToProto(const VnicCounters& counters, MessageV0_NicStats* stats);
-void DataplaneStatsToProto(const Dataplane& dataplane, MessageV0_DataplaneStats* stats);
+void DataplaneStatsToProto(const Controller& controller, MessageV0_DataplaneStats* stats);
 // Local, static and learned MACs, and the flood targets of each VNI (fdb_list).
 void FdbToProto(const Controller& controller, const MessageV0_FdbListReq& request,
                 MessageV0_Response* response);

@@ -28,7 +28,7 @@ std::string StatusGraphDot(const Controller& controller) {
       << "  rankdir=LR;\n"
       << "  node [fontname=\"sans-serif\" fontsize=10];\n"
       << "  dataplane [shape=box3d label="
-      << Quote("dataplane\n" + controller.dataplane().Describe()) << "];\n";
+      << Quote("dataplane\n" + controller.DataplaneDescription()) << "];\n";
 
   std::map<uint32_t, std::vector<const Vnic*>> by_vni;
   for (const auto& [id, vnic] : model.vnics()) by_vni[vnic.vni].push_back(&vnic);
@@ -39,7 +39,7 @@ std::string StatusGraphDot(const Controller& controller) {
         << "    " << Quote(vni_node)
         << " [shape=ellipse label=" << Quote("VNI " + std::to_string(vni)) << "];\n";
     for (const Vnic* vnic : vnics) {
-      VnicLink link = controller.dataplane().Link(*vnic);
+      VnicLink link = controller.Link(*vnic);
       dot << "    " << Quote("nic:" + vnic->id) << " [shape=box label="
           << Quote(vnic->id + "\n" + VnicTypeName(vnic->type) + " " + vnic->mac.ToString() + "\n" +
                    link.state)

@@ -166,6 +166,24 @@ Result<std::string> Controller::AddVnic(Vnic vnic) {
   return path;
 }
 
+Result<std::string> Controller::AddVnicWithFlows(Vnic vnic, const std::string& flows) {
+  std::string id = vnic.id;
+  std::optional<Vnic> previous;
+  if (const Vnic* existing = model_.FindVnic(id)) previous = *existing;
+  auto path = AddVnic(std::move(vnic));
+  if (!path) return path;
+  if (auto imported = dataplane_.ImportFlows(*model_.FindVnic(id), flows); !imported) {
+    if (!previous) {
+      (void)RemoveVnic(id);
+    } else if (auto restored = AddVnic(*previous); !restored) {
+      LOG_ERROR("nic %s: could not restore it after a failed import: %s", id.c_str(),
+                restored.error().c_str());
+    }
+    return Fail("nic " + id + ": fw_data: " + imported.error());
+  }
+  return path;
+}
+
 Status Controller::UpdateVnic(const VnicUpdate& update) {
   const Vnic* existing = model_.FindVnic(update.id);
   if (!existing) return Fail("nic " + update.id + ": no such nic");

@@ -29,8 +29,6 @@ class Controller {
   Controller(std::string socket_dir, Dataplane& dataplane);
 
   const Model& model() const { return model_; }
-  Dataplane& dataplane() { return dataplane_; }
-  const Dataplane& dataplane() const { return dataplane_; }
   const std::string& socket_dir() const { return socket_dir_; }
 
   // The socket path (vhost-user) or interface name (TAP) of a vnic.
@@ -39,6 +37,10 @@ class Controller {
   // Creates the vnic, or updates it in place when it exists with other content (no-op when the
   // content is the same). Returns the vnic's path.
   Result<std::string> AddVnic(Vnic vnic);
+  // AddVnic, then the import of the vnic's tracked flows (nic_add with fw_data: a live-migrated
+  // VM keeps its established connections). All or nothing: when the import fails, a vnic this
+  // call created goes away again and one it updated gets its previous content back.
+  Result<std::string> AddVnicWithFlows(Vnic vnic, const std::string& flows);
   Status UpdateVnic(const VnicUpdate& update);
   // Missing: success.
   Status RemoveVnic(const std::string& id);
@@ -62,6 +64,16 @@ class Controller {
   Status AddStaticMac(uint32_t vni, const MacAddress& mac, const IpAddress& vtep);
   // Missing: success.
   Status RemoveStaticMac(uint32_t vni, const MacAddress& mac);
+
+  // What the dataplane says, for the API's reads (status, dp_stats, nic_details, nic_stats,
+  // nic_export, fdb_list): the API reaches the dataplane through these only.
+  std::string DataplaneDescription() const { return dataplane_.Describe(); }
+  VnicLink Link(const Vnic& vnic) const { return dataplane_.Link(vnic); }
+  VnicCounters Counters(const Vnic& vnic) const { return dataplane_.Counters(vnic); }
+  std::optional<DataplaneStats> Stats() const { return dataplane_.Stats(); }
+  std::vector<LearnedMac> LearnedMacs() const { return dataplane_.LearnedMacs(); }
+  std::optional<IpFamily> VtepFamily() const { return dataplane_.VtepFamily(); }
+  Result<std::string> ExportFlows(const Vnic& vnic) { return dataplane_.ExportFlows(vnic); }
 
   using Clock = std::chrono::steady_clock;
   // During a burst of changes, each vnic's policy is rebuilt at most once per window.
