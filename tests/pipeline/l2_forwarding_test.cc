@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "../fuzz/plain_mbuf.h"
 #include "pipeline/fdb.h"
+#include "support/test_mbuf.h"
 
 namespace butterfly {
 namespace {
 
-using fuzz::PlainMbuf;
+using testing::TestMbuf;
 
 constexpr uint32_t kVni = 1;
 constexpr uint32_t kOtherVni = 2;
@@ -37,10 +37,10 @@ VtepIp Vtep(const char* ipv4) {
 }
 
 // An Ethernet frame from `src` to `dst`, IPv4 ethertype, with a little payload.
-std::string Frame(const MacBytes& dst, const MacBytes& src) {
-  std::string frame(60, '\0');
-  std::memcpy(frame.data(), dst.data(), 6);
-  std::memcpy(frame.data() + 6, src.data(), 6);
+std::vector<uint8_t> Frame(const MacBytes& dst, const MacBytes& src) {
+  std::vector<uint8_t> frame(60, 0);
+  std::copy(dst.begin(), dst.end(), frame.begin());
+  std::copy(src.begin(), src.end(), frame.begin() + 6);
   frame[12] = 0x08;
   return frame;
 }
@@ -95,7 +95,7 @@ class L2ForwardingTest : public ::testing::Test {
 
   // The next hop of one frame from `source`.
   NextHop FromVnic(VnicPort* source, const MacBytes& dst) {
-    PlainMbuf frame(Frame(dst, source->settings()->mac));
+    TestMbuf frame(Frame(dst, source->settings()->mac));
     rte_mbuf* frames[1] = {frame.get()};
     uint32_t vni = source->settings()->vni;
     NextHop next;
@@ -106,7 +106,7 @@ class L2ForwardingTest : public ::testing::Test {
   // The next hop of one decapsulated frame from `src` behind `vtep`, at second `now`.
   NextHop FromUnderlay(const MacBytes& dst, const MacBytes& src, const VtepIp& vtep,
                        uint32_t now = 1) {
-    PlainMbuf frame(Frame(dst, src));
+    TestMbuf frame(Frame(dst, src));
     rte_mbuf* frames[1] = {frame.get()};
     DecapResult tunnel{kVni, vtep, Mac("02:00:00:00:00:20")};
     const VniForwarding* vni = table_->FindVni(kVni);
