@@ -249,5 +249,21 @@ TEST(AntispoofTest, VnicWithoutAddresses) {
       vnic);
 }
 
+// The stage over a burst decides each frame as CheckAntispoof does, in order.
+TEST(AntispoofTest, ABurstGetsEachFramesVerdictAsItsFate) {
+  std::vector<Case> cases = AlwaysCases();
+  ASSERT_GE(cases.size(), 2u);
+  std::vector<testing::TestMbuf> mbufs;
+  for (const Case& c : cases) mbufs.emplace_back(c.frame);
+  std::vector<rte_mbuf*> burst;
+  for (const testing::TestMbuf& mbuf : mbufs) burst.push_back(mbuf.get());
+  std::vector<DropReason> fate(burst.size());
+  AntispoofBurst(burst.data(), static_cast<uint16_t>(burst.size()), Vnic(true), fate.data());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    EXPECT_EQ(fate[i], cases[i].verdict.value_or(kKeep));
+  }
+}
+
 }  // namespace
 }  // namespace butterfly

@@ -294,3 +294,37 @@ TEST(VxlanDecapTest, OnlyAnIpv4FrameIsAnIpv4Tunnel) {
 
 }  // namespace
 }  // namespace butterfly
+
+namespace butterfly {
+namespace {
+
+// The stage over a burst: a tunnel for a VNI with a vnic here is kept with its VNI's forwarding,
+// one for another VNI is unknown_vni, and a broken one keeps its own reason; in order.
+TEST(VxlanDecapBurstTest, EachPacketGetsItsFateAndAKeptOneItsVni) {
+  ForwardingTable table;
+  table.underlay = Ipv4Underlay();
+  VniForwarding here;
+  here.vni = 42;
+  std::vector<std::pair<uint64_t, const VniForwarding*>> vnis = {{42, &here}};
+  table.vnis = FlatMap<uint64_t, const VniForwarding*, MixHash>(vnis);
+  Ipv4Tunnel other_vni;
+  other_vni.vni = 43;
+  Ipv4Tunnel not_vxlan;
+  not_vxlan.port = 4790;
+  TestMbuf packets[] = {TestMbuf(Ipv4Tunnel().Build()), TestMbuf(other_vni.Build()),
+                        TestMbuf(not_vxlan.Build())};
+  rte_mbuf* burst[] = {packets[0].get(), packets[1].get(), packets[2].get()};
+  DecapResult tunnels[3];
+  const VniForwarding* found[3] = {};
+  DropReason fate[3];
+  VxlanDecapBurst(burst, 3, table, tunnels, found, fate);
+  EXPECT_EQ(fate[0], kKeep);
+  EXPECT_EQ(found[0], &here);
+  EXPECT_EQ(tunnels[0].vni, 42u);
+  EXPECT_EQ(packets[0].Bytes(), InnerFrame());
+  EXPECT_EQ(fate[1], DropReason::kUnknownVni);
+  EXPECT_EQ(fate[2], DropReason::kNotVxlan);
+}
+
+}  // namespace
+}  // namespace butterfly
