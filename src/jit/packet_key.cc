@@ -9,15 +9,6 @@
 namespace butterfly {
 namespace {
 
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmpv6 = 58;
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Auth = 51;
-constexpr uint8_t kIpv6DestOpts = 60;
 // More would be an attack or a broken stack: RFC 8200 allows each at most once or twice.
 constexpr int kMaxIpv6ExtHeaders = 8;
 
@@ -215,9 +206,9 @@ bool IsIcmpEcho(uint8_t family, uint8_t icmp_type) {
 ParseStatus ParsePacketKey(const uint8_t* l3, size_t len, uint16_t ethertype, PacketKey* key) {
   Clear(key);
   uint8_t family;
-  if (ethertype == kEtherTypeIpv4) {
+  if (ethertype == kEthTypeIpv4) {
     family = 4;
-  } else if (ethertype == kEtherTypeIpv6) {
+  } else if (ethertype == kEthTypeIpv6) {
     family = 6;
   } else {
     return ParseStatus::kNotIp;

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/protocol_numbers.h"
+
 namespace butterfly {
 
 using IpBytes = std::array<uint8_t, 16>;
@@ -25,15 +27,6 @@ inline int CompareAddresses(const IpBytes& a, const IpBytes& b) {
   }
   return 0;
 }
-
-inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
-
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
 
 // PacketKey::fragment bits.
 inline constexpr uint8_t kFragmentMore = 0x01;      // more fragments follow (MF)

@@ -56,8 +56,6 @@ bool FilterWorker::StillAllowed(const FilterProgram& program, ConntrackEntry* en
 
 namespace {
 
-constexpr uint8_t kTcpUrg = 0x20;
-
 // The flag combinations Linux conntrack accepts (ECE, CWR and PSH aside); any other is
 // `ct state invalid`, dropped whatever the rules say.
 bool TcpFlagsValid(uint8_t flags) {
@@ -143,7 +141,8 @@ ConntrackEntry* FilterWorker::FindFlow(const PreparedFlow& flow, uint64_t now) {
 Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
                                  const PacketKey& key, const PreparedFlow& prepared, uint64_t now,
                                  uint32_t owner) {
-  if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
+  if (key.proto == (key.family == 4 ? kProtoIcmp : kProtoIcmpv6) &&
+      IsIcmpError(key.family, key.icmp_type)) {
     if (key.has_inner) {
       ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
       if (flow && (flow->generation == GenerationTag(program.generation()) ||
@@ -171,9 +170,9 @@ Verdict FilterWorker::DecideFlow(const FilterProgram& program, uint32_t vnic, Di
     return Verdict::kDropNoRule;
   }
   if (!program.RulesAllow(direction, key)) return Verdict::kDropNoRule;
-  if (key.proto == kProtoTcp
-          ? !TcpMayOpen(key.tcp_flags)
-          : key.proto == (key.family == 4 ? 1 : 58) && !IcmpMayOpen(key.family, key.icmp_type)) {
+  if (key.proto == kProtoTcp ? !TcpMayOpen(key.tcp_flags)
+                             : key.proto == (key.family == 4 ? kProtoIcmp : kProtoIcmpv6) &&
+                                   !IcmpMayOpen(key.family, key.icmp_type)) {
     return Verdict::kDropNoRule;
   }
   decided_entry_ =
