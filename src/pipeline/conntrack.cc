@@ -10,6 +10,8 @@
 #include <optional>
 #include <random>
 
+#include "pipeline/packet_parser.h"
+
 namespace butterfly {
 namespace {
 

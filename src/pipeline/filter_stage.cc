@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "jit/infrastructure_traffic.h"
+#include "pipeline/packet_parser.h"
 
 namespace butterfly {
 

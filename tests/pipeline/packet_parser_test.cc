@@ -1,4 +1,4 @@
-#include "jit/packet_key.h"
+#include "pipeline/packet_parser.h"
 
 #include <gtest/gtest.h>
 
