@@ -30,7 +30,9 @@ enum class DropReason : uint8_t {
 inline constexpr int kDropReasonCount = 15;
 const char* DropReasonName(DropReason reason);
 
-// Pipeline stages, in the order of PRODUCT.md §2. Numbers never change.
+// Pipeline stages, in the order packets meet them: from the underlay (receive, decap), from a vnic
+// (receive, antispoof, egress filter), the L2 lookup, then out to the underlay (encap, transmit)
+// or to a vnic (handoff to its worker, ingress filter, transmit). Numbers never change.
 enum class Stage : uint8_t {
   kUnderlayRx = 0,
   kVxlanDecap = 1,
