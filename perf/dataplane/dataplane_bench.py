@@ -135,11 +135,12 @@ def measure_vnic_to_vnic(frame, rules, many_flows=False):
 
 
 def run_loop(butterfly, socket_a, socket_b, frame, generator_args=()):
-    """One generator with a port on each vnic, in mac forwarding mode: what comes in on one port
-    goes out of the other, addressed to the other vnic, so 2 x 256 frames circulate through the
-    switch as fast as it forwards them (TESTING.md's loop). Returns the Mpps the generator received
-    and, for Butterfly, its cycles per packet by stage and in all (the busy loops' cycles per packet
-    forwarded: what bounds the switch whatever the generator does)."""
+    """One generator with a port on each vnic, in mac forwarding mode: what comes in on one port goes
+    out of the other, addressed to the other vnic, so 2 x 256 frames circulate through the switch as
+    fast as it forwards them (a loop: no sending rate to choose, the switch sets the pace). Returns
+    the Mpps the generator received and, for Butterfly, its cycles per packet by stage and in all
+    (the busy loops' cycles per packet forwarded: what bounds the switch whatever the generator
+    does)."""
     generator = Testpmd("gen", ["net_virtio_user0,path=%s,mac=%s" % (socket_a, MAC_A),
                                 "net_virtio_user1,path=%s,mac=%s" % (socket_b, MAC_B)], "mac",
                         extra=["--eth-peer=0," + MAC_B, "--eth-peer=1," + MAC_A, "--txpkts=%d" % (frame - 4)]

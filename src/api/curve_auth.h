@@ -1,4 +1,4 @@
-// CURVE authentication and encryption of the API (F-AUTH). The REP socket becomes a CURVE server
+// CURVE authentication and encryption of the API. The REP socket becomes a CURVE server
 // with the daemon's key pair (DIR/server.key); every handshake is then put to this class's ZAP
 // handler (RFC 27, inproc://zeromq.zap.01 in the daemon's ZeroMQ context), which lets in only the
 // public keys of DIR/clients/*.pub. A client that fails, whatever the reason (unknown key, no

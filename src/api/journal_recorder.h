@@ -1,4 +1,4 @@
-// Makes the API state durable (F-PERSIST): every request that changed the state is appended to the
+// Makes the API state durable: every request that changed the state is appended to the
 // state journal (src/core/state_journal.h) and synced once per batch before its answer leaves,
 // and at start the journal is replayed through the Dispatcher, the code path of live requests.
 //

@@ -1,5 +1,7 @@
-// Applies API operations to the model, all-or-nothing, with the idempotence of PRODUCT.md §5, and
-// tells the dataplane what changed. Owned and called by the control thread only.
+// Applies API operations to the model, all-or-nothing and idempotent (an add of what exists with
+// the same content and a delete of what is missing succeed and change nothing, so a client may
+// repeat a call whose answer it lost), and tells the dataplane what changed. Owned and called by
+// the control thread only.
 #pragma once
 
 #include <chrono>

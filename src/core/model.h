@@ -11,16 +11,13 @@
 #include <vector>
 
 #include "core/net_types.h"
+#include "core/protocol_numbers.h"
 #include "core/result.h"
 
 namespace butterfly {
 
 inline constexpr uint32_t kMaxVni = (1u << 24) - 1;
 inline constexpr int kAnyProtocol = -1;
-inline constexpr int kProtoIcmp = 1;
-inline constexpr int kProtoTcp = 6;
-inline constexpr int kProtoUdp = 17;
-inline constexpr int kProtoIcmpv6 = 58;
 
 enum class VnicType : uint8_t {
   kVhostUserServer = 0,

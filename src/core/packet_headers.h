@@ -10,19 +10,9 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/protocol_numbers.h"
+
 namespace butterfly {
-
-inline constexpr uint16_t kEthTypeIpv4 = 0x0800;
-inline constexpr uint16_t kEthTypeArp = 0x0806;
-inline constexpr uint16_t kEthTypeRarp = 0x8035;
-inline constexpr uint16_t kEthTypeVlan = 0x8100;
-inline constexpr uint16_t kEthTypeIpv6 = 0x86dd;
-
-inline constexpr uint8_t kIpProtoIcmp = 1;
-inline constexpr uint8_t kIpProtoIgmp = 2;
-inline constexpr uint8_t kIpProtoTcp = 6;
-inline constexpr uint8_t kIpProtoUdp = 17;
-inline constexpr uint8_t kIpProtoIcmpv6 = 58;
 
 inline constexpr uint8_t kIcmpv6RouterSolicitation = 133;
 inline constexpr uint8_t kIcmpv6RouterAdvertisement = 134;

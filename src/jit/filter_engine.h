@@ -16,10 +16,10 @@
 #include <thread>
 
 #include "core/policy.h"
+#include "core/rcu.h"
 #include "core/result.h"
 #include "jit/filter_slot.h"
 #include "jit/jit_compiler.h"
-#include "jit/rcu.h"
 
 namespace butterfly {
 

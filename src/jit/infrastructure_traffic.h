@@ -14,13 +14,10 @@ namespace butterfly {
 
 namespace infrastructure_detail {
 
-constexpr uint8_t kUdp = 17;
-constexpr uint8_t kIcmpv6 = 58;
-
 inline bool IsLinkLocalV6(const IpBytes& ip) { return ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80; }
 inline bool IsUnspecified(const IpBytes& ip) { return ip == IpBytes{}; }
 inline bool IsUdp(const PacketKey& key, uint16_t src_port, uint16_t dst_port) {
-  return key.proto == kUdp && !key.is_non_first_fragment() && key.src_port == src_port &&
+  return key.proto == kProtoUdp && !key.is_non_first_fragment() && key.src_port == src_port &&
          key.dst_port == dst_port;
 }
 
@@ -28,7 +25,7 @@ inline bool IsUdp(const PacketKey& key, uint16_t src_port, uint16_t dst_port) {
 
 // ND and MLD: passes whatever the rules once the source address is known to be the vnic's.
 inline bool IsNeighborDiscoveryOrMld(const PacketKey& key) {
-  if (key.family != 6 || key.proto != infrastructure_detail::kIcmpv6 || key.is_fragment()) {
+  if (key.family != 6 || key.proto != kProtoIcmpv6 || key.is_fragment()) {
     return false;
   }
   uint8_t type = key.icmp_type;
@@ -39,7 +36,7 @@ inline bool IsNeighborDiscoveryOrMld(const PacketKey& key) {
 // source, DHCPv6 546->547 from link-local), ND and MLD from a link-local or unspecified source.
 inline bool IsExemptFromVm(const PacketKey& key) {
   using namespace infrastructure_detail;
-  if (key.proto != kUdp && key.proto != kIcmpv6) return false;
+  if (key.proto != kProtoUdp && key.proto != kProtoIcmpv6) return false;
   if (key.family == 4) return IsUdp(key, 68, 67);
   bool link_local = IsLinkLocalV6(key.src);
   if (link_local && IsUdp(key, 546, 547)) return true;
@@ -49,10 +46,11 @@ inline bool IsExemptFromVm(const PacketKey& key) {
 // Passes whatever the rules: DHCP replies (UDP 67->68, 547->546) and ND (ICMPv6 133-137).
 inline bool IsExemptToVm(const PacketKey& key) {
   using namespace infrastructure_detail;
-  if (key.proto != kUdp && key.proto != kIcmpv6) return false;
+  if (key.proto != kProtoUdp && key.proto != kProtoIcmpv6) return false;
   if (key.family == 4) return IsUdp(key, 67, 68);
   if (IsUdp(key, 547, 546)) return true;
-  return key.proto == kIcmpv6 && !key.is_fragment() && key.icmp_type >= 133 && key.icmp_type <= 137;
+  return key.proto == kProtoIcmpv6 && !key.is_fragment() && key.icmp_type >= 133 &&
+         key.icmp_type <= 137;
 }
 
 // True when `source` is one of `vnic_ips` (the vnic's addresses of the packet's family, sorted).

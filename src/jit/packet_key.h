@@ -1,5 +1,6 @@
-// The parsed packet the filter and conntrack consume: fixed layout, the fields the per-packet
-// decision reads in the first cache line, the rest (ICMP error inner tuple) in the second.
+// The parsed packet the filter and conntrack consume (pipeline/packet_parser.h fills it): fixed
+// layout, the fields the per-packet decision reads in the first cache line, the rest (ICMP error
+// inner tuple) in the second; the JIT's code loads its fields at these offsets.
 // Addresses are network order; an IPv4 address sits in the first 4 bytes of its 16 and the other
 // 12 bytes are zero, so IPv4 and IPv6 compare the same way. Ports and ids are host order.
 #pragma once
@@ -8,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "core/protocol_numbers.h"
 
 namespace butterfly {
 
@@ -25,15 +28,6 @@ inline int CompareAddresses(const IpBytes& a, const IpBytes& b) {
   }
   return 0;
 }
-
-inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
-
-inline constexpr uint8_t kTcpFin = 0x01;
-inline constexpr uint8_t kTcpSyn = 0x02;
-inline constexpr uint8_t kTcpRst = 0x04;
-inline constexpr uint8_t kTcpPsh = 0x08;
-inline constexpr uint8_t kTcpAck = 0x10;
 
 // PacketKey::fragment bits.
 inline constexpr uint8_t kFragmentMore = 0x01;      // more fragments follow (MF)
@@ -80,24 +74,5 @@ struct alignas(64) PacketKey {
 static_assert(offsetof(PacketKey, inner) == 64, "hot fields fit the first cache line");
 static_assert(offsetof(PacketKey, tcp_seq) == 52 && offsetof(PacketKey, tcp_window) == 60);
 static_assert(sizeof(PacketKey) == 128);
-
-// Why ParsePacketKey refused a packet. Numbers are stable (counters are keyed on them).
-enum class ParseStatus : uint8_t {
-  kOk = 0,
-  kNotIp = 1,      // ethertype is neither IPv4 nor IPv6
-  kTruncated = 2,  // a header runs past the buffer
-  kBadHeader = 3,  // version, header length or total length inconsistent
-  kTooManyExtHeaders = 4,
-};
-const char* ParseStatusName(ParseStatus status);
-
-// ICMP/ICMPv6 types the filter gives a meaning to.
-bool IsIcmpError(uint8_t family, uint8_t icmp_type);
-bool IsIcmpEcho(uint8_t family, uint8_t icmp_type);
-
-// Parses the L3 header at `l3` (`len` bytes, starting at the IP header) and what follows into
-// `key`. Never reads past `len`. A packet whose ICMP error quote is cut short still parses (the
-// quote is then ignored: has_inner stays 0).
-ParseStatus ParsePacketKey(const uint8_t* l3, size_t len, uint16_t ethertype, PacketKey* key);
 
 }  // namespace butterfly

@@ -27,7 +27,7 @@ std::optional<DropReason> CheckNeighborDiscovery(const rte_mbuf* frame, const Vn
   constexpr uint32_t kIcmpOffset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
   if (length < kIcmpOffset + sizeof(Icmpv6Header)) return std::nullopt;
   const auto* ip = rte_pktmbuf_mtod_offset(frame, const Ipv6Header*, sizeof(EthernetHeader));
-  if (ip->next_header != kIpProtoIcmpv6) return std::nullopt;  // ND carries no extension headers
+  if (ip->next_header != kProtoIcmpv6) return std::nullopt;  // ND carries no extension headers
   const auto* icmp = rte_pktmbuf_mtod_offset(frame, const Icmpv6Header*, kIcmpOffset);
   uint32_t options_offset;
   if (icmp->type == kIcmpv6NeighborSolicitation || icmp->type == kIcmpv6NeighborAdvertisement) {

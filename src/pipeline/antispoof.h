@@ -1,4 +1,4 @@
-// Stage: what a VM may send (PRODUCT.md F-ANTISPOOF). Always: its own source MAC, never RARP.
+// Stage: what a VM may send. Always: its own source MAC, never RARP.
 // With ip_anti_spoof: ARP sender MAC/IP and IPv6 neighbour discovery (source link-layer option,
 // advertised target) must be the vnic's. The source IP of IP packets is the filter's business.
 #pragma once

@@ -10,17 +10,18 @@
 #include <optional>
 #include <random>
 
+#include "pipeline/packet_parser.h"
+
 namespace butterfly {
 namespace {
 
-constexpr uint8_t kTcp = 6;
-constexpr uint8_t kUdp = 17;
-
-bool IsIcmpFamily(uint8_t family, uint8_t proto) { return proto == (family == 4 ? 1 : 58); }
+bool IsIcmpFamily(uint8_t family, uint8_t proto) {
+  return proto == (family == 4 ? kProtoIcmp : kProtoIcmpv6);
+}
 
 void FlowPorts(uint8_t family, uint8_t proto, uint16_t src_port, uint16_t dst_port,
                uint16_t icmp_id, uint8_t icmp_type, uint16_t* a, uint16_t* b) {
-  if (proto == kTcp || proto == kUdp) {
+  if (proto == kProtoTcp || proto == kProtoUdp) {
     *a = src_port;
     *b = dst_port;
   } else if (IsIcmpFamily(family, proto) && IsIcmpEcho(family, icmp_type)) {
@@ -101,7 +102,7 @@ PacketKey ConntrackEntry::OpenerKey() const {
   opener.proto = key.proto;
   opener.src = opener_is_lo ? key.lo_addr : key.hi_addr;
   opener.dst = opener_is_lo ? key.hi_addr : key.lo_addr;
-  if (key.proto == kTcp || key.proto == kUdp) {
+  if (key.proto == kProtoTcp || key.proto == kProtoUdp) {
     opener.src_port = opener_is_lo ? key.lo_port : key.hi_port;
     opener.dst_port = opener_is_lo ? key.hi_port : key.lo_port;
   }
@@ -318,7 +319,7 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
   entry.generation = GenerationTag(generation);
   entry.flags = static_cast<uint8_t>((from_lo ? kFlowOpenerIsLo : 0) |
                                      (direction == Direction::kOutbound ? kFlowOpenerFromVm : 0));
-  if (key.proto == kTcp) {
+  if (key.proto == kProtoTcp) {
     uint8_t f = opener.tcp_flags;
     ResetWindows(&entry);
     int sender = from_lo ? 0 : 1;
@@ -346,7 +347,8 @@ ConntrackEntry* Conntrack::Insert(const FlowKey& key, const PacketKey& opener, b
   entry.expires = now + TimeoutTicks(entry.state);
   if (IsIcmpFamily(key.family, key.proto))
     entry.expires = now + config_.icmp_s * config_.ticks_per_second;
-  if (key.proto == kUdp) entry.expires = now + config_.udp_unreplied_s * config_.ticks_per_second;
+  if (key.proto == kProtoUdp)
+    entry.expires = now + config_.udp_unreplied_s * config_.ticks_per_second;
   Bump(counters_.inserted);
   return &entry;
 }
@@ -372,12 +374,12 @@ void Conntrack::EraseSlot(size_t hole) {
 
 bool Conntrack::Track(ConntrackEntry* entry, const PacketKey& key, bool from_lo, uint64_t now) {
   bool from_opener = from_lo == static_cast<bool>(entry->flags & kFlowOpenerIsLo);
-  if (entry->key.proto != kTcp) {
+  if (entry->key.proto != kProtoTcp) {
     if (!from_opener) entry->state = FlowState::kTwoWay;
     uint64_t seconds;
     if (IsIcmpFamily(entry->key.family, entry->key.proto)) {
       seconds = config_.icmp_s;
-    } else if (entry->key.proto == kUdp) {
+    } else if (entry->key.proto == kProtoUdp) {
       seconds =
           entry->state == FlowState::kTwoWay ? config_.udp_replied_s : config_.udp_unreplied_s;
     } else {
@@ -776,7 +778,8 @@ Status Conntrack::Import(const std::string& bytes, uint32_t vnic, uint64_t now) 
     if (r[2] >= kFlowStateCount) return fail("bad state");
     record.state = static_cast<FlowState>(r[2]);
     bool tcp_state = r[2] <= static_cast<uint8_t>(FlowState::kTcpClosed);
-    if (tcp_state != (record.key.proto == kTcp)) return fail("state does not fit the protocol");
+    if (tcp_state != (record.key.proto == kProtoTcp))
+      return fail("state does not fit the protocol");
     if (record.flags & ~kFlowExportedFlags) return fail("unknown flags");
     if (EndpointBefore(record.key.hi_addr, record.key.hi_port, record.key.lo_addr,
                        record.key.lo_port)) {

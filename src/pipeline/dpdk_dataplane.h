@@ -14,8 +14,8 @@
 
 #include "core/daemon_config.h"
 #include "core/dataplane.h"
+#include "core/rcu.h"
 #include "jit/filter_engine.h"
-#include "jit/rcu.h"
 #include "pipeline/fdb.h"
 #include "pipeline/underlay_port.h"
 #include "pipeline/vhost_driver.h"

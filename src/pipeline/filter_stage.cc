@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "jit/infrastructure_traffic.h"
+#include "pipeline/packet_parser.h"
 
 namespace butterfly {
 
@@ -25,8 +26,6 @@ bool FilterStage::StillAllowed(const FilterProgram& program, ConntrackEntry* ent
 }
 
 namespace {
-
-constexpr uint8_t kTcpUrg = 0x20;
 
 // The flag combinations Linux conntrack accepts (ECE, CWR and PSH aside); any other is
 // `ct state invalid`, dropped whatever the rules say.
@@ -113,7 +112,8 @@ ConntrackEntry* FilterStage::FindFlow(const PreparedFlow& flow, uint64_t now) {
 Verdict FilterStage::DecideFlow(const FilterProgram& program, uint32_t vnic, Direction direction,
                                 const PacketKey& key, const PreparedFlow& prepared, uint64_t now,
                                 uint32_t owner) {
-  if (key.proto == (key.family == 4 ? 1 : 58) && IsIcmpError(key.family, key.icmp_type)) {
+  if (key.proto == (key.family == 4 ? kProtoIcmp : kProtoIcmpv6) &&
+      IsIcmpError(key.family, key.icmp_type)) {
     if (key.has_inner) {
       ConntrackEntry* flow = conntrack_.Find(MakeInnerFlowKey(key, vnic), now);
       if (flow && (flow->generation == GenerationTag(program.generation()) ||
@@ -141,9 +141,9 @@ Verdict FilterStage::DecideFlow(const FilterProgram& program, uint32_t vnic, Dir
     return Verdict::kDropNoRule;
   }
   if (!program.RulesAllow(direction, key)) return Verdict::kDropNoRule;
-  if (key.proto == kProtoTcp
-          ? !TcpMayOpen(key.tcp_flags)
-          : key.proto == (key.family == 4 ? 1 : 58) && !IcmpMayOpen(key.family, key.icmp_type)) {
+  if (key.proto == kProtoTcp ? !TcpMayOpen(key.tcp_flags)
+                             : key.proto == (key.family == 4 ? kProtoIcmp : kProtoIcmpv6) &&
+                                   !IcmpMayOpen(key.family, key.icmp_type)) {
     return Verdict::kDropNoRule;
   }
   decided_entry_ =

@@ -1,5 +1,6 @@
 // Remembers, per worker, the IP datagrams whose first fragment passed the filter, so that their
-// non-first fragments (which carry no ports) pass too (F-FRAG). Direct-mapped and bounded: a
+// non-first fragments (which carry no ports) pass too: fragments are filtered as they come and the
+// VM reassembles (README: "fragment-by-fragment"). Direct-mapped and bounded: a
 // collision evicts the older datagram, whose later fragments are then dropped (fail closed), and
 // a non-first fragment that arrives before its first one is dropped as well.
 #pragma once

@@ -65,7 +65,7 @@ uint32_t InnerFlowHash(const uint8_t* frame, uint32_t length) {
     return HashBytes(frame, 12, 0);  // the two MACs
   }
   hash = rte_hash_crc_1byte(proto, hash);
-  if (l4 && (proto == kIpProtoTcp || proto == kIpProtoUdp)) hash = HashBytes(l4, 4, hash);
+  if (l4 && (proto == kProtoTcp || proto == kProtoUdp)) hash = HashBytes(l4, 4, hash);
   return hash;
 }
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 
 #include "core/packet_headers.h"
-#include "jit/packet_key.h"
+#include "pipeline/packet_parser.h"
 
 namespace butterfly {
 

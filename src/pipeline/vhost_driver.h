@@ -8,8 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include "core/rcu.h"
 #include "core/result.h"
-#include "jit/rcu.h"
 #include "pipeline/vnic_port.h"
 
 namespace butterfly {

@@ -70,7 +70,7 @@ constexpr uint32_t kNdFlagSolicited = 0x40000000;
 constexpr uint32_t kNdFlagOverride = 0x20000000;
 
 uint16_t Icmpv6Checksum(const Ipv6Header& ip, const void* icmp, uint32_t length) {
-  return ChecksumFinish(ChecksumAdd(icmp, length, Ipv6PseudoHeaderSum(ip, length, kIpProtoIcmpv6)));
+  return ChecksumFinish(ChecksumAdd(icmp, length, Ipv6PseudoHeaderSum(ip, length, kProtoIcmpv6)));
 }
 
 // The MAC in the first link-layer address option of `type` among the options at `options`.
@@ -107,7 +107,7 @@ void WriteNd(uint8_t* bytes, const UnderlayInfo& underlay, const MacBytes& dst_m
   auto* ip = reinterpret_cast<Ipv6Header*>(bytes + sizeof(EthernetHeader));
   ip->version_class_flow = htonl(6u << 28);
   ip->payload_length = htons(kNdLength);
-  ip->next_header = kIpProtoIcmpv6;
+  ip->next_header = kProtoIcmpv6;
   ip->hop_limit = 255;  // RFC 4861: receivers check that no router forwarded it
   ip->src = underlay.vtep_ip;
   ip->dst = dst;
@@ -129,7 +129,7 @@ void WriteNd(uint8_t* bytes, const UnderlayInfo& underlay, const MacBytes& dst_m
 bool IsNeighborDiscovery(const rte_mbuf* frame) {
   if (frame->data_len < kNdOffset + sizeof(NeighborDiscoveryMessage)) return false;
   const auto* ip = rte_pktmbuf_mtod_offset(frame, const Ipv6Header*, sizeof(EthernetHeader));
-  if (ip->next_header != kIpProtoIcmpv6) return false;
+  if (ip->next_header != kProtoIcmpv6) return false;
   uint8_t type = rte_pktmbuf_mtod_offset(frame, const uint8_t*, kNdOffset)[0];
   return type == kIcmpv6NeighborSolicitation || type == kIcmpv6NeighborAdvertisement;
 }
@@ -225,7 +225,7 @@ rte_mbuf* BuildIgmpReport(rte_mempool* pool, const UnderlayInfo& underlay, uint3
   ip->id = 0;
   ip->fragment = 0;
   ip->ttl = 1;
-  ip->protocol = kIpProtoIgmp;
+  ip->protocol = kProtoIgmp;
   ip->src = Ipv4OfVtep(underlay.vtep_ip);
   ip->dst = group;
   uint8_t* router_alert = reinterpret_cast<uint8_t*>(ip + 1);

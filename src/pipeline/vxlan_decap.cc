@@ -20,7 +20,7 @@ bool CheckIpv4(const rte_mbuf* packet, const UnderlayInfo& underlay, DropReason*
     return false;
   }
   const auto* ip = rte_pktmbuf_mtod_offset(packet, const Ipv4Header*, kIpOffset);
-  if ((ip->version_ihl >> 4) != 4 || ip->protocol != kIpProtoUdp) return false;
+  if ((ip->version_ihl >> 4) != 4 || ip->protocol != kProtoUdp) return false;
   bool multicast = (ntohl(ip->dst) >> 28) == 0xe;
   if (ip->dst != Ipv4OfVtep(underlay.vtep_ip) && !multicast) return false;
   uint32_t header_length = (ip->version_ihl & 0x0f) * 4u;
@@ -49,7 +49,7 @@ bool CheckIpv6(const rte_mbuf* packet, const UnderlayInfo& underlay, DropReason*
   const auto* ip = rte_pktmbuf_mtod_offset(packet, const Ipv6Header*, kIpOffset);
   // No extension headers: VTEPs send none (a fragment header would mean a fragmented tunnel
   // packet, which is dropped like its IPv4 counterpart).
-  if ((ntohl(ip->version_class_flow) >> 28) != 6 || ip->next_header != kIpProtoUdp) return false;
+  if ((ntohl(ip->version_class_flow) >> 28) != 6 || ip->next_header != kProtoUdp) return false;
   if (!SameVtep(ip->dst, underlay.vtep_ip) && ip->dst[0] != 0xff) return false;
   *end = kIpOffset + sizeof(Ipv6Header) + ntohs(ip->payload_length);
   *reason = DropReason::kMalformed;

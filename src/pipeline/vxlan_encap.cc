@@ -17,7 +17,7 @@ void FillIpv4(uint8_t* at, uint32_t inner_length, const VtepIp& vtep, const Unde
   ip->id = htons(ip_id);
   ip->fragment = htons(kIpv4DontFragment);
   ip->ttl = 64;
-  ip->protocol = kIpProtoUdp;
+  ip->protocol = kProtoUdp;
   ip->src = Ipv4OfVtep(underlay.vtep_ip);
   ip->dst = Ipv4OfVtep(vtep);
   ip->checksum = 0;
@@ -29,7 +29,7 @@ void FillIpv6(uint8_t* at, uint32_t udp_length, const VtepIp& vtep, const Underl
   auto* ip = reinterpret_cast<Ipv6Header*>(at);
   ip->version_class_flow = htonl(6u << 28 | (hash & 0xfffff));
   ip->payload_length = htons(static_cast<uint16_t>(udp_length));
-  ip->next_header = kIpProtoUdp;
+  ip->next_header = kProtoUdp;
   ip->hop_limit = 64;
   ip->src = underlay.vtep_ip;
   ip->dst = vtep;
@@ -72,7 +72,7 @@ std::optional<DropReason> VxlanEncap(rte_mbuf* frame, uint32_t vni, const VtepIp
   auto* ip = outer + sizeof(EthernetHeader);
   FillIpv6(ip, udp_length, vtep, underlay, hash);
   // Over the pseudo-header, the UDP and VXLAN headers and the inner frame, whatever its segments.
-  uint32_t sum = Ipv6PseudoHeaderSum(*reinterpret_cast<Ipv6Header*>(ip), udp_length, kIpProtoUdp);
+  uint32_t sum = Ipv6PseudoHeaderSum(*reinterpret_cast<Ipv6Header*>(ip), udp_length, kProtoUdp);
   uint32_t udp_offset = sizeof(EthernetHeader) + sizeof(Ipv6Header);
   uint16_t payload_sum = 0;
   if (rte_raw_cksum_mbuf(frame, udp_offset, udp_length, &payload_sum) != 0) {

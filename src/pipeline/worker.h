@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "core/rcu.h"
 #include "core/result.h"
-#include "jit/rcu.h"
 #include "pipeline/counters.h"
 #include "pipeline/filter_stage.h"
 #include "pipeline/forwarding_table.h"

@@ -1,4 +1,5 @@
-// The idempotence table of PRODUCT.md §5, row by row, and the all-or-nothing rule, against a
+// What each call does when what it names is missing, exists with the same content or exists with
+// other content (the idempotence the API promises), and the all-or-nothing rule, against a
 // recording dataplane.
 #include "core/controller.h"
 

@@ -1,4 +1,4 @@
-// Fuzz target: the replay of the state journal at start (F-PERSIST). Any bytes in the state file
+// Fuzz target: the replay of the state journal at start. Any bytes in the state file
 // give either a clear error (butterflyd then exits with code 2) or a consistent state: the
 // dataplane holds what the model says, and the journal compacted at start restores the same
 // model again.

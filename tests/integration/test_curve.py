@@ -1,6 +1,6 @@
-"""F-AUTH: a daemon run with --curve-keys serves authorised CURVE clients only. Wrong keys, no
-key, plain-text clients and a replay of a captured session get nothing through, and the CLI says
-why within its --timeout."""
+"""CURVE authentication: a daemon run with --curve-keys serves authorised CURVE clients only. Wrong
+keys, no key, plain-text clients and a replay of a captured session get nothing through, and the CLI
+says why within its --timeout."""
 import os
 import signal
 import socket

@@ -1,4 +1,4 @@
-"""Hostile frames through the real pipeline (issue 15): malformed and mutated frames from a VM
+"""Hostile frames through the real pipeline: malformed and mutated frames from a VM
 (a TAP vnic in a namespace) and from the underlay (VXLAN over a veth, net_af_packet) into a
 running butterflyd. Checks that it stays alive and forwarding, that its counters add up exactly
 (in = out + drops by reason, per vnic and per stage), and that nothing the receiving VM's

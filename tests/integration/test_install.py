@@ -1,4 +1,4 @@
-"""F-PKG, what `cmake --install` puts on a host: binaries, the default configuration (accepted by
+"""What `cmake --install` puts on a host: binaries, the default configuration (accepted by
 butterflyd, every option documented), the systemd unit (valid for systemd), man pages that cover
 every option and command `--help` prints, and a bash completion that follows the CLI."""
 import os

@@ -1,4 +1,4 @@
-"""F-PKG: scripts/build-packages turns the built tree into an RPM and a DEB (without compiling
+"""scripts/build-packages turns the built tree into an RPM and a DEB (without compiling
 again), and both hold the binaries, the systemd unit, the configuration (marked as such) and the
 man pages; the binaries inside run."""
 import os

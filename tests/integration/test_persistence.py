@@ -1,5 +1,6 @@
-"""F-PERSIST: the state survives kill -9, torn journals are cut back to an intact prefix, unreadable
-state files stop the daemon, and a change the journal could not store is never acknowledged.
+"""The API state is durable: it survives kill -9, torn journals are cut back to an intact prefix,
+unreadable state files stop the daemon, and a change the journal could not store is never
+acknowledged.
 
 The random choices (when to kill, where to cut) print their seed; rerun one with
 BUTTERFLY_TEST_SEED=<seed>.

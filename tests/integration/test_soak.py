@@ -5,7 +5,8 @@ vnics' addresses, other vnics added and removed).
 - A's flow to B (UDP, echoed back by B) is allowed by every version of the policy: not one of
   its packets, nor of its echoes, is lost.
 - C's flow to B is allowed by a rule that is removed and re-added every 0.6 s: no packet C sent
-  10 ms or more after the removal was acknowledged reaches B (the issue's "cut within 10 ms"),
+  10 ms or more after the removal was acknowledged reaches B (CUT_LIMIT: a removal cuts its
+  flows within 10 ms of its answer),
   and packets flow again after each re-add.
 - butterflyd neither crashes nor grows: after the soak, with the state back to what it was, its
   RSS is within 5% of its RSS after the warm-up.

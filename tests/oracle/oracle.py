@@ -5,8 +5,8 @@ compares, packet by packet, whether each one reached its destination VM.
 
     oracle.py [--seeds 1,2,3] [--sequences N] [--packets N] [--verbose]
 
-Every difference is either one of the named INTENDED differences (PRODUCT semantics, stated in
-the README) and counted as such, or unexplained: then the run fails and prints the sequence."""
+Every difference is either one of the named INTENDED differences (Butterfly's semantics, stated
+in the README) and counted as such, or unexplained: then the run fails and prints the sequence."""
 import argparse
 import json
 import os
@@ -40,7 +40,7 @@ CONFIGURE_SETTLE_S = 0.5
 # longer hold the same state) and are counted in the same class.
 INTENDED = {
     "fragment-by-fragment": (
-        "PRODUCT F-FRAG",
+        "README: fragment-by-fragment",
         "Butterfly filters each fragment as it comes (the first by its ports, the others by the "
         "first's verdict) and the VM reassembles; Linux reassembles before filtering. A first "
         "fragment alone opens the flow in Butterfly, never in Linux; overlapping fragments pass "

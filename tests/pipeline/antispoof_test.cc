@@ -39,7 +39,7 @@ VnicSettings Vnic(bool ip_anti_spoof) {
 
 Bytes Udp4From(const testing::Mac& mac, const std::string& src, const std::string& dst) {
   return testing::EthernetFrame(kGatewayMac, mac, kEthTypeIpv4,
-                                testing::Ipv4Packet(Ipv4Of(src), Ipv4Of(dst), kIpProtoUdp,
+                                testing::Ipv4Packet(Ipv4Of(src), Ipv4Of(dst), kProtoUdp,
                                                     testing::UdpDatagram(1000, 2000, {1, 2, 3})));
 }
 
@@ -47,13 +47,13 @@ Bytes Udp4From(const testing::Mac& mac, const std::string& src, const std::strin
 Bytes DhcpDiscover() {
   return testing::EthernetFrame(
       kBroadcast, kVmMac, kEthTypeIpv4,
-      testing::Ipv4Packet(Ipv4Of("0.0.0.0"), Ipv4Of("255.255.255.255"), kIpProtoUdp,
+      testing::Ipv4Packet(Ipv4Of("0.0.0.0"), Ipv4Of("255.255.255.255"), kProtoUdp,
                           testing::UdpDatagram(68, 67, Bytes(240, 0))));
 }
 
 Bytes Udp6From(const std::string& src) {
   return testing::EthernetFrame(kGatewayMac, kVmMac, kEthTypeIpv6,
-                                testing::Ipv6Packet(Ipv6Of(src), Ipv6Of("2001:db8::2"), kIpProtoUdp,
+                                testing::Ipv6Packet(Ipv6Of(src), Ipv6Of("2001:db8::2"), kProtoUdp,
                                                     testing::UdpDatagram(1000, 2000, {1, 2, 3})));
 }
 

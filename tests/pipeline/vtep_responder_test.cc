@@ -217,7 +217,7 @@ void ExpectAdvertisement(const Bytes& frame, const testing::Mac& dst_mac, const 
   Bytes ip = Slice(frame, 14, frame.size() - 14);
   EXPECT_EQ(Get32(ip, 0), 0x60000000u);
   EXPECT_EQ(Get16(ip, 4), 32);
-  EXPECT_EQ(ip[6], kIpProtoIcmpv6);
+  EXPECT_EQ(ip[6], kProtoIcmpv6);
   EXPECT_EQ(ip[7], 255);
   EXPECT_EQ(Slice(ip, 8, 16), testing::BytesOf(Ipv6Of("2001:db8::1")));
   EXPECT_EQ(Slice(ip, 24, 16), dst);
@@ -235,7 +235,7 @@ constexpr uint32_t kOverride = 0x20000000;
 TEST(VtepNdpTest, IsNeighborDiscovery) {
   Bytes echo = Nd{.type = 128}.Build();
   Bytes udp = Nd{}.Build();
-  udp[14 + 6] = kIpProtoUdp;
+  udp[14 + 6] = kProtoUdp;
   struct Case {
     Bytes frame;
     bool expected;
@@ -449,7 +449,7 @@ TEST_F(VtepBuildersTest, NeighborSolicitation) {
   Bytes ip = Slice(bytes, 14, bytes.size() - 14);
   EXPECT_EQ(Get32(ip, 0), 0x60000000u);
   EXPECT_EQ(Get16(ip, 4), 32);
-  EXPECT_EQ(ip[6], kIpProtoIcmpv6);
+  EXPECT_EQ(ip[6], kProtoIcmpv6);
   EXPECT_EQ(ip[7], 255);
   EXPECT_EQ(Slice(ip, 8, 16), testing::BytesOf(Ipv6Of("2001:db8::1")));
   EXPECT_EQ(Slice(ip, 24, 16), testing::BytesOf(Ipv6Of("ff02::1:ff0a:bcde")));
@@ -483,7 +483,7 @@ TEST_F(VtepBuildersTest, IgmpReport) {
   EXPECT_EQ(Get16(ip, 2), 32);
   EXPECT_EQ(Get16(ip, 6), 0);  // not fragmented
   EXPECT_EQ(ip[8], 1);         // TTL 1: link-local
-  EXPECT_EQ(ip[9], kIpProtoIgmp);
+  EXPECT_EQ(ip[9], kProtoIgmp);
   EXPECT_EQ(Slice(ip, 12, 4), testing::BytesOfIpv4(Ipv4Of("198.18.0.1")));
   EXPECT_EQ(Slice(ip, 16, 4), testing::BytesOfIpv4(Ipv4Of("239.129.2.3")));
   EXPECT_EQ(Slice(ip, 20, 4), (Bytes{0x94, 0x04, 0, 0}));

@@ -47,14 +47,14 @@ UnderlayInfo Ipv6Underlay() {
 Bytes InnerFrame() {
   return testing::EthernetFrame(
       MacOf("02:aa:00:00:00:02"), MacOf("02:aa:00:00:00:01"), kEthTypeIpv4,
-      testing::Ipv4Packet(Ipv4Of("10.0.0.1"), Ipv4Of("10.0.0.2"), kIpProtoUdp,
+      testing::Ipv4Packet(Ipv4Of("10.0.0.1"), Ipv4Of("10.0.0.2"), kProtoUdp,
                           testing::UdpDatagram(1000, 2000, {1, 2, 3, 4, 5})));
 }
 
 struct Ipv4Tunnel {
   std::string src = "198.18.0.2";
   std::string dst = "198.18.0.1";
-  uint8_t protocol = kIpProtoUdp;
+  uint8_t protocol = kProtoUdp;
   uint16_t fragment = 0;
   Bytes options{};
   uint16_t port = 4789;
@@ -74,7 +74,7 @@ struct Ipv4Tunnel {
 struct Ipv6Tunnel {
   std::string src = "2001:db8::2";
   std::string dst = "2001:db8::1";
-  uint8_t next_header = kIpProtoUdp;
+  uint8_t next_header = kProtoUdp;
   uint16_t port = 4789;
   uint8_t flags = 0x08;
   uint32_t vni = 42;
@@ -221,7 +221,7 @@ TEST(VxlanDecapTest, Ipv4Drops) {
       {
           {"another UDP port", Ipv4Tunnel{.port = 4790}.Build(), DropReason::kNotVxlan},
           {"another destination", Ipv4Tunnel{.dst = "198.18.0.9"}.Build(), DropReason::kNotVxlan},
-          {"TCP, not UDP", Ipv4Tunnel{.protocol = kIpProtoTcp}.Build(), DropReason::kNotVxlan},
+          {"TCP, not UDP", Ipv4Tunnel{.protocol = kProtoTcp}.Build(), DropReason::kNotVxlan},
           {"IPv6 ether type", With(good, 13, 0xdd), DropReason::kNotVxlan},
           {"VLAN tagged", With(With(good, 12, 0x81), 13, 0x00), DropReason::kNotVxlan},
           {"IP version 6 in an IPv4 frame", With(good, kIpv4, 0x65), DropReason::kNotVxlan},

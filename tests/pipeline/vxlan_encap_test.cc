@@ -56,7 +56,7 @@ Bytes InnerFrame(uint16_t src_port, size_t length, uint8_t seed = 0) {
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 7 + seed);
   return testing::EthernetFrame(
       MacOf("02:aa:00:00:00:02"), MacOf("02:aa:00:00:00:01"), kEthTypeIpv4,
-      testing::Ipv4Packet(Ipv4Of("10.0.0.1"), Ipv4Of("10.0.0.2"), kIpProtoUdp,
+      testing::Ipv4Packet(Ipv4Of("10.0.0.1"), Ipv4Of("10.0.0.2"), kProtoUdp,
                           testing::UdpDatagram(src_port, 53, payload)));
 }
 
@@ -103,7 +103,7 @@ TEST(VxlanEncapTest, Ipv4OuterHeaders) {
   EXPECT_EQ(Get16(ip, 4), kIpId);
   EXPECT_EQ(Get16(ip, 6), 0x4000);  // DF, offset 0
   EXPECT_EQ(ip[8], 64);
-  EXPECT_EQ(ip[9], kIpProtoUdp);
+  EXPECT_EQ(ip[9], kProtoUdp);
   EXPECT_EQ(Slice(ip, 12, 4), testing::BytesOfIpv4(Ipv4Of("198.18.0.1")));
   EXPECT_EQ(Slice(ip, 16, 4), testing::BytesOfIpv4(Ipv4Of("198.18.0.2")));
   EXPECT_TRUE(testing::ChecksumValid(ip)) << std::hex << Get16(ip, 10);
@@ -138,7 +138,7 @@ TEST(VxlanEncapTest, Ipv6OuterHeaders) {
   EXPECT_EQ(version_class_flow >> 28, 6u);
   EXPECT_EQ(version_class_flow >> 20 & 0xff, 0u);  // traffic class
   EXPECT_EQ(Get16(ip, 4), inner.size() + 16);      // payload: UDP, VXLAN, inner frame
-  EXPECT_EQ(ip[6], kIpProtoUdp);
+  EXPECT_EQ(ip[6], kProtoUdp);
   EXPECT_EQ(ip[7], 64);
   EXPECT_EQ(Slice(ip, 8, 16), testing::BytesOf(Ipv6Of("2001:db8::1")));
   EXPECT_EQ(Slice(ip, 24, 16), testing::BytesOf(Ipv6Of("2001:db8::2")));

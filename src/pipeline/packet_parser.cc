@@ -1,4 +1,4 @@
-#include "jit/packet_key.h"
+#include "pipeline/packet_parser.h"
 
 #include <algorithm>
 #include <cstring>
@@ -9,15 +9,6 @@
 namespace butterfly {
 namespace {
 
-constexpr uint8_t kProtoIcmp = 1;
-constexpr uint8_t kProtoTcp = 6;
-constexpr uint8_t kProtoUdp = 17;
-constexpr uint8_t kProtoIcmpv6 = 58;
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Auth = 51;
-constexpr uint8_t kIpv6DestOpts = 60;
 // More would be an attack or a broken stack: RFC 8200 allows each at most once or twice.
 constexpr int kMaxIpv6ExtHeaders = 8;
 
@@ -186,22 +177,6 @@ uint8_t WindowScaleOption(const uint8_t* options, size_t len) {
 
 }  // namespace
 
-const char* ParseStatusName(ParseStatus status) {
-  switch (status) {
-    case ParseStatus::kOk:
-      return "ok";
-    case ParseStatus::kNotIp:
-      return "not_ip";
-    case ParseStatus::kTruncated:
-      return "truncated";
-    case ParseStatus::kBadHeader:
-      return "bad_header";
-    case ParseStatus::kTooManyExtHeaders:
-      return "too_many_ext_headers";
-  }
-  return "?";
-}
-
 bool IsIcmpError(uint8_t family, uint8_t icmp_type) {
   if (family == 4) return icmp_type == 3 || icmp_type == 11 || icmp_type == 12;
   return icmp_type >= 1 && icmp_type <= 4;
@@ -215,9 +190,9 @@ bool IsIcmpEcho(uint8_t family, uint8_t icmp_type) {
 ParseStatus ParsePacketKey(const uint8_t* l3, size_t len, uint16_t ethertype, PacketKey* key) {
   Clear(key);
   uint8_t family;
-  if (ethertype == kEtherTypeIpv4) {
+  if (ethertype == kEthTypeIpv4) {
     family = 4;
-  } else if (ethertype == kEtherTypeIpv6) {
+  } else if (ethertype == kEthTypeIpv6) {
     family = 6;
   } else {
     return ParseStatus::kNotIp;

@@ -1,4 +1,4 @@
-#include "jit/rcu.h"
+#include "core/rcu.h"
 
 #include <cstdlib>
 #include <new>
