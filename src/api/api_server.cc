@@ -82,7 +82,12 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
   // Requests free what they built (answers, models of big changes), but glibc keeps freed heap
   // pages for reuse: a burst of large answers left the daemon 1.4 GB bigger for good. The first
   // quiet moment after some work hands them back to the kernel (a few ms, never under load).
+  // Some frees land after that moment, on other threads: ZeroMQ's I/O thread frees answers once
+  // sent, the RCU callbacks free replaced tables and filters. A second trim a second later hands
+  // those back too.
   bool trim_due = false;
+  bool second_trim_due = false;
+  auto second_trim_at = std::chrono::steady_clock::now();
   while (!stop.load() && !dispatcher_.quit_requested()) {
     try {
       zmq::poll(items, 1, timeout);
@@ -93,11 +98,19 @@ void ApiServer::Serve(const std::atomic<bool>& stop,
     }
     timeout = periodic ? std::min(periodic(), tick) : tick;
     if (!(items[0].revents & ZMQ_POLLIN)) {
-      if (trim_due) malloc_trim(0);
+      if (trim_due) {
+        malloc_trim(0);
+        second_trim_due = true;
+        second_trim_at = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      } else if (second_trim_due && std::chrono::steady_clock::now() >= second_trim_at) {
+        malloc_trim(0);
+        second_trim_due = false;
+      }
       trim_due = false;
       continue;
     }
     trim_due = true;
+    second_trim_due = false;
     try {
       if (!ReceiveGroup(&group)) continue;
       std::vector<std::string_view> frames;
