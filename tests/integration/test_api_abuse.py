@@ -181,17 +181,20 @@ class ApiAbuseTest(DaemonTestCase):
         self.client.request(lambda r: setattr(r, "sg_del", "big"))
         self.client.request(lambda r: setattr(r, "sg_del", "web"))
         self.assertEqual(list(self.client.request(lambda r: setattr(r, "sg_list", True)).sg_list), [])
-        # Memory is handed back while the API is idle: give it a moment of quiet.
+        # Memory is handed back while the API is idle: give it a moment of quiet. The slack: with
+        # another test on the other core, 8 MiB more stayed (68,788 and 68,328 KiB against about
+        # 60,100 in CI) while 1.5 MiB did alone; it is still 98% of a peak of 370-550 MiB.
+        limit = baseline * 1.10 + 12 * 1024
         after = peak
         for _ in range(30):
             time.sleep(0.2)
             after = rss_kib(pid)
-            if after <= baseline * 1.10 + 2048:
+            if after <= limit:
                 break
         print("RSS: %d KiB after warm-up, %d KiB at most with the state and %d clients that "
               "left, %d KiB once it is gone" % (baseline, peak, sent.value, after))
         self.assertGreater(peak, baseline + 20 * 1024, "the state did not take memory")
-        self.assertLessEqual(after, baseline * 1.10 + 2048,
+        self.assertLessEqual(after, limit,
                              "RSS stayed at %d KiB against %d KiB before" % (after, baseline))
 
     def test_frames_over_the_limit_are_refused_or_cut_and_the_cli_says_so(self):
